@@ -1,0 +1,74 @@
+"""Ports: the protocols every adapter implements (DESIGN.md §3).
+
+Each port has one contract test suite under ``tests/contracts`` that every
+implementation passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from trademk.domain.market import Bar, Tick
+
+
+@runtime_checkable
+class MarketDataFeed(Protocol):
+    """A live or simulated source of ticks and bars.
+
+    ``stream()`` yields until ``close()``; implementations reconnect forever with
+    exponential backoff and jitter, resubscribe, and treat a silent connection as
+    dead.
+    """
+
+    name: str
+
+    async def subscribe(self, symbols: Sequence[str]) -> None: ...
+
+    def stream(self) -> AsyncIterator[Tick | Bar]: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class TickStore(Protocol):
+    """Time-series storage for ticks; bars are aggregated inside the store."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def write(self, batch: Sequence[Tick]) -> int:
+        """Write a batch atomically; returns the number of ticks written."""
+        ...
+
+    async def ticks(
+        self,
+        symbol: str,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int = 1000,
+        exchange: str | None = None,
+    ) -> list[Tick]:
+        """Ticks with ``start <= ts < end`` (ns), newest first, at most ``limit``."""
+        ...
+
+    async def latest(self, symbol: str, exchange: str | None = None) -> Tick | None: ...
+
+    async def bars(
+        self,
+        symbol: str,
+        interval: str,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int = 1000,
+        exchange: str | None = None,
+    ) -> list[Bar]:
+        """Trade bars aligned to UTC, oldest first, the newest ``limit`` of the range."""
+        ...
+
+    async def health(self) -> dict[str, Any]:
+        """Raises when the store is unreachable; otherwise returns details."""
+        ...
