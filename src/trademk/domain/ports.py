@@ -40,8 +40,14 @@ class TickStore(Protocol):
 
     async def close(self) -> None: ...
 
-    async def write(self, batch: Sequence[Tick]) -> int:
-        """Write a batch atomically; returns the number of ticks written."""
+    async def write(self, batch: Sequence[Tick], batch_id: str | None = None) -> int:
+        """Write a batch atomically; returns the number of ticks written.
+
+        With a ``batch_id`` the write is idempotent: the id is recorded in the
+        same transaction, and a batch whose id is already recorded writes
+        nothing and returns 0. The ingest pipeline relies on this to retry a
+        batch whose commit outcome it never learned.
+        """
         ...
 
     async def ticks(
