@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -15,9 +16,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-TEST_POSTGRES_URL = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
+TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 _PG_HELP = (
@@ -27,7 +26,7 @@ _PG_HELP = (
 )
 _REDIS_HELP = (
     "Redis is not reachable at {url} ({err}). Start it with `redis-server --daemonize yes "
-    "--bind 127.0.0.1 -::1 --port 6379 --save \"\" --appendonly no` or point TEST_REDIS_URL "
+    '--bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no` or point TEST_REDIS_URL '
     "at a server."
 )
 
@@ -95,3 +94,22 @@ async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 def unique_name() -> str:
     """A name no other test (or test worker) uses: for streams, tables, keys."""
     return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A local TCP port with nothing listening on it (connections are refused)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def fresh_postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh, empty database for one test (``postgresql://``), dropped afterwards."""
+    name = f"trademk_f_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin_execute(f'CREATE DATABASE "{name}"'))
+    try:
+        yield _with_database(postgres_server_url, name)
+    finally:
+        asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -1,0 +1,22 @@
+"""Error responses: always JSON ``{"detail": ...}``, never a traceback."""
+
+from __future__ import annotations
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+log = structlog.get_logger(__name__)
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", None)
+    log.error("unhandled error", path=request.url.path, exc_info=exc)
+    return JSONResponse(
+        status_code=500,
+        content={"detail": "internal server error", "request_id": request_id},
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, _unhandled)

@@ -1,0 +1,111 @@
+"""The ``trademk`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from sqlalchemy.exc import DBAPIError
+
+from trademk import __version__
+from trademk.config import ConfigError, Settings, load_settings
+from trademk.observability.logging import configure_logging
+
+app = typer.Typer(
+    name="trademk",
+    help="Trademk: autonomous trading for U.S. stocks and the top cryptocurrencies.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+
+
+def _settings(**overrides: Any) -> Settings:
+    settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    json_logs = settings.log_format == "json" or (
+        settings.log_format == "auto" and settings.is_production
+    )
+    configure_logging(settings.log_level, json_output=json_logs, secrets=settings.secret_values())
+    return settings
+
+
+async def _migrate(settings: Settings) -> str:
+    from trademk.storage import database, migrate
+    from trademk.storage.seed import seed_defaults
+
+    engine = database.create_engine(settings.app_database_url)
+    try:
+        await migrate.upgrade(engine)
+        await seed_defaults(
+            database.session_factory(engine), settings.crypto_symbols, settings.stock_symbols
+        )
+        return await migrate.current_revision(engine) or "base"
+    finally:
+        await engine.dispose()
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the application database to the newest schema and seed defaults."""
+    settings = _settings()
+    try:
+        revision = asyncio.run(_migrate(settings))
+    except (OSError, DBAPIError) as err:
+        raise ConfigError(f"cannot reach the database: {err}") from None
+    out.print(f"database at revision [bold]{revision}[/bold] ({settings.engine_label})")
+
+
+@app.command()
+def version() -> None:
+    """Print the Trademk version."""
+    out.print(f"trademk {__version__}")
+
+
+@app.command()
+def run(
+    host: Annotated[str | None, typer.Option(help="Interface to serve the API on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to serve the API on.")] = None,
+    feed: Annotated[
+        str | None, typer.Option(help="Market data feed: sim, binance, alpaca or replay.")
+    ] = None,
+) -> None:
+    """Run the whole platform in one process: API, feeds, ingestion, trading."""
+    import uvicorn
+
+    from trademk.api.app import create_app
+
+    settings = _settings(host=host, port=port, feed=feed)
+    base = f"http://{settings.host}:{settings.port}"
+    out.print(
+        f"[bold]Trademk {__version__}[/bold] starting "
+        f"(feed: {settings.feed}, broker: {settings.broker})"
+    )
+    out.print(f"  API      {base}/api")
+    out.print(f"  API docs {base}/docs")
+    out.print(f"  Health   {base}/api/health")
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+    )
+    server.run()
+
+
+def main() -> None:
+    """Console entry point: clear messages and exit codes instead of tracebacks."""
+    try:
+        app()
+    except ConfigError as err:
+        typer.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

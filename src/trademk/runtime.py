@@ -1,0 +1,119 @@
+"""Wiring: builds every component from Settings (constructor injection).
+
+``Platform`` owns the long-lived resources of one process — the app database,
+Redis, the tick store, feeds and pipelines — and starts and stops them in
+order. Nothing else reaches for globals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from contextlib import AsyncExitStack
+from typing import Any
+
+import redis.asyncio as aioredis
+import structlog
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from trademk import __version__
+from trademk.config import Settings
+from trademk.engine.clock import Clock, LiveClock
+from trademk.observability.health import HealthService
+from trademk.storage import database, migrate
+from trademk.storage.seed import seed_defaults
+from trademk.venues.reconnect import ExponentialBackoff
+
+log = structlog.get_logger(__name__)
+
+
+class Platform:
+    """All components of one Trademk process, built from settings."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or LiveClock()
+        self.engine: AsyncEngine = database.create_engine(settings.app_database_url)
+        self.sessions: async_sessionmaker[AsyncSession] = database.session_factory(self.engine)
+        self.redis: aioredis.Redis | None = (
+            aioredis.from_url(
+                settings.redis_url,
+                socket_connect_timeout=2,
+                socket_timeout=5,
+                retry_on_timeout=True,
+            )
+            if settings.redis_url
+            else None
+        )
+        self.health = HealthService(
+            clock=self.clock, service=settings.app_name, version=__version__
+        )
+        self.health.add_check("database", self._check_database)
+        if self.redis is not None:
+            self.health.add_check("redis", self._check_redis)
+        self._stack = AsyncExitStack()
+        self.database_ready = asyncio.Event()
+        self._database_retry: asyncio.Task[None] | None = None
+        self.started = False
+
+    async def _check_database(self) -> dict[str, Any]:
+        await database.ping(self.engine)
+        return {"backend": self.engine.dialect.name}
+
+    async def _check_redis(self) -> dict[str, Any]:
+        assert self.redis is not None
+        await self.redis.ping()
+        return {}
+
+    async def prepare_database(self) -> None:
+        """Migrate to head and seed defaults; safe to run on every start."""
+        await migrate.upgrade(self.engine)
+        added = await seed_defaults(
+            self.sessions, self.settings.crypto_symbols, self.settings.stock_symbols
+        )
+        log.info("database ready", backend=self.engine.dialect.name, seeded=added)
+
+    async def _prepare_until_ready(self) -> None:
+        backoff = ExponentialBackoff(initial=1.0, maximum=30.0)
+        while True:
+            await asyncio.sleep(backoff.next_delay())
+            try:
+                await self.prepare_database()
+            except (OSError, DBAPIError) as err:
+                log.warning("database still unreachable", error=str(err))
+            else:
+                self.database_ready.set()
+                return
+
+    async def start(self) -> None:
+        """Start every component.
+
+        An unreachable database does not stop the process: it starts degraded
+        (health answers 503 naming the database) and keeps retrying.
+        """
+        if self.started:
+            return
+        try:
+            await self.prepare_database()
+        except (OSError, DBAPIError) as err:
+            log.error("database unreachable at start; retrying in the background", error=str(err))
+            self._database_retry = asyncio.create_task(self._prepare_until_ready())
+        else:
+            self.database_ready.set()
+        self.started = True
+        log.info("platform started", feed=self.settings.feed, broker=self.settings.broker)
+
+    async def stop(self) -> None:
+        """Stop components in reverse order, then release connections."""
+        if self._database_retry is not None:
+            self._database_retry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._database_retry
+        await self._stack.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.engine.dispose()
+        if self.started:
+            log.info("platform stopped")
+        self.started = False

@@ -1,0 +1,92 @@
+"""Idempotent seed data: the symbol universe and the default risk limits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from trademk.domain.market import AssetClass
+from trademk.domain.universe import Instrument, instrument_for
+from trademk.storage.database import transaction
+from trademk.storage.models import ConfigEntry, Symbol
+
+RISK_SCOPE = "risk"
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigDefault:
+    key: str
+    value: str
+    description: str
+
+
+RISK_DEFAULTS: tuple[ConfigDefault, ...] = (
+    ConfigDefault("max_position_size_usd", "10000", "Largest position notional per symbol (USD)"),
+    ConfigDefault("max_order_qty_crypto", "1.0", "Largest quantity of one crypto order"),
+    ConfigDefault("max_order_qty_stock", "100", "Largest quantity of one stock order (shares)"),
+)
+
+
+def universe(crypto: Iterable[str], stocks: Iterable[str]) -> list[Instrument]:
+    """Instruments for the configured tickers, crypto first."""
+    return [instrument_for(t, AssetClass.CRYPTO) for t in crypto] + [
+        instrument_for(t, AssetClass.STOCK) for t in stocks
+    ]
+
+
+async def seed_symbols(session: AsyncSession, instruments: Iterable[Instrument]) -> int:
+    """Insert missing symbols and reactivate configured ones; returns how many were added."""
+    wanted = {instrument.ticker: instrument for instrument in instruments}
+    existing = {
+        row.ticker: row
+        for row in (await session.scalars(select(Symbol).where(Symbol.ticker.in_(wanted)))).all()
+    }
+    for ticker, row in existing.items():
+        if not row.is_active:
+            row.is_active = True
+        wanted.pop(ticker)
+    for instrument in wanted.values():
+        session.add(
+            Symbol(
+                ticker=instrument.ticker,
+                name=instrument.name,
+                exchange=instrument.exchange,
+                asset_type=str(instrument.asset_class),
+                is_active=True,
+                metadata_json={"alpaca_symbol": instrument.alpaca_symbol},
+            )
+        )
+    return len(wanted)
+
+
+async def seed_config(session: AsyncSession, scope: str, defaults: Iterable[ConfigDefault]) -> int:
+    """Insert config defaults that are missing; never overwrite a value a user set."""
+    present = set(
+        (await session.scalars(select(ConfigEntry.key).where(ConfigEntry.scope == scope))).all()
+    )
+    added = 0
+    for default in defaults:
+        if default.key not in present:
+            session.add(
+                ConfigEntry(
+                    key=default.key,
+                    value=default.value,
+                    scope=scope,
+                    description=default.description,
+                )
+            )
+            added += 1
+    return added
+
+
+async def seed_defaults(
+    sessions: async_sessionmaker[AsyncSession], crypto: Iterable[str], stocks: Iterable[str]
+) -> dict[str, int]:
+    """Seed everything the platform needs to start; safe to run on every start."""
+    async with transaction(sessions) as session:
+        symbols = await seed_symbols(session, universe(crypto, stocks))
+        risk = await seed_config(session, RISK_SCOPE, RISK_DEFAULTS)
+    return {"symbols": symbols, "risk_limits": risk}
