@@ -10,7 +10,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from trademk.storage.models import Base
+from trademk.storage.schema import metadata
 
 SCRIPT_LOCATION = "trademk.storage:migrations"
 
@@ -66,7 +66,7 @@ async def schema_drift(engine: AsyncEngine) -> list[object]:
 
     def compare(connection: Connection) -> list[object]:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
-        return list(compare_metadata(context, Base.metadata))
+        return list(compare_metadata(context, metadata))
 
     async with engine.connect() as conn:
         return await conn.run_sync(compare)
