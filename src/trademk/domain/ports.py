@@ -10,6 +10,9 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from trademk.domain.market import Bar, Tick
+from trademk.domain.order_events import OrderEvent
+from trademk.domain.orders import Order
+from trademk.domain.venue_reports import AccountReport, OrderReport, PositionReport
 
 
 @runtime_checkable
@@ -78,3 +81,36 @@ class TickStore(Protocol):
     async def health(self) -> dict[str, Any]:
         """Raises when the store is unreachable; otherwise returns details."""
         ...
+
+
+@runtime_checkable
+class ExecutionClient(Protocol):
+    """A venue that executes orders: the paper venue or a broker adapter.
+
+    ``submit`` is idempotent by ``client_order_id``: submitting an id the venue
+    already knows never creates a second order. Everything the venue does to an
+    order after submission (accepted, fills, cancels, expiry, rejection) comes
+    out of ``events()`` as domain order events, in the order it happened.
+    Errors follow the tree in ``domain/errors.py``: ``RejectedError`` (the venue
+    said no; do not retry), ``TransientError``/``RateLimitedError`` (retry).
+    """
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def submit(self, order: Order) -> None: ...
+
+    async def cancel(self, client_order_id: str) -> None: ...
+
+    def events(self) -> AsyncIterator[OrderEvent]: ...
+
+    async def order_reports(self, open_only: bool = True) -> list[OrderReport]: ...
+
+    async def order_report(self, client_order_id: str) -> OrderReport | None: ...
+
+    async def position_reports(self) -> list[PositionReport]: ...
+
+    async def account(self) -> AccountReport: ...
