@@ -1,0 +1,1 @@
+"""Alpaca venue adapters: market data (stocks) and, alongside, trading."""
