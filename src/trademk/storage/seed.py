@@ -27,6 +27,22 @@ RISK_DEFAULTS: tuple[ConfigDefault, ...] = (
     ConfigDefault("max_position_size_usd", "10000", "Largest position notional per symbol (USD)"),
     ConfigDefault("max_order_qty_crypto", "1.0", "Largest quantity of one crypto order"),
     ConfigDefault("max_order_qty_stock", "100", "Largest quantity of one stock order (shares)"),
+    ConfigDefault("max_order_notional_usd", "5000", "Largest value of one order (USD)"),
+    ConfigDefault("max_open_orders", "50", "Most orders open at once, all symbols together"),
+    ConfigDefault(
+        "max_open_orders_per_symbol", "10", "Most orders open at once per symbol (none: no limit)"
+    ),
+    ConfigDefault(
+        "max_daily_loss_usd", "1000", "Loss since the UTC day start that halts trading (USD)"
+    ),
+    ConfigDefault("max_orders_per_second", "5", "Most orders sent in any rolling second"),
+    ConfigDefault("max_orders_per_minute", "60", "Most orders sent in any rolling minute"),
+    ConfigDefault(
+        "max_price_deviation_pct",
+        "10",
+        "Furthest a limit or stop price may be from the last price (percent)",
+    ),
+    ConfigDefault("enforce_market_hours", "true", "Stocks trade only inside NYSE sessions"),
 )
 
 

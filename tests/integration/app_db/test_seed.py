@@ -33,6 +33,14 @@ async def test_seed_is_idempotent_and_complete(migrated_engine: AsyncEngine) -> 
         "max_position_size_usd": "10000",
         "max_order_qty_crypto": "1.0",
         "max_order_qty_stock": "100",
+        "max_order_notional_usd": "5000",
+        "max_open_orders": "50",
+        "max_open_orders_per_symbol": "10",
+        "max_daily_loss_usd": "1000",
+        "max_orders_per_second": "5",
+        "max_orders_per_minute": "60",
+        "max_price_deviation_pct": "10",
+        "enforce_market_hours": "true",
     }
 
 
