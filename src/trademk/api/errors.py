@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 log = structlog.get_logger(__name__)
@@ -20,3 +20,17 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unhandled)
+
+
+def unprocessable(*problems: tuple[tuple[str, ...], str]) -> HTTPException:
+    """A 422 in FastAPI's validation format: ``detail`` lists ``{loc, msg, type}``.
+
+    One shape for every 422 the API answers, whether pydantic or a service
+    found the problem, so clients parse a single format.
+    """
+    return HTTPException(
+        422,
+        detail=[
+            {"loc": list(loc), "msg": message, "type": "value_error"} for loc, message in problems
+        ],
+    )

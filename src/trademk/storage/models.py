@@ -110,3 +110,26 @@ class PositionRecord(Base):
     market_value: Mapped[Decimal] = mapped_column(default=Decimal(0))
     cost_basis: Mapped[Decimal] = mapped_column(default=Decimal(0))
     last_price_updated: Mapped[datetime | None]
+
+
+class FillRecord(Base):
+    """One execution. ``(venue, trade_id)`` is unique so a replayed fill is stored once."""
+
+    __tablename__ = "fills"
+    __table_args__ = (
+        UniqueConstraint("venue", "trade_id"),
+        Index("ix_fills_symbol_ts", "symbol", "ts"),
+    )
+
+    client_order_id: Mapped[str] = mapped_column(String(64), index=True)
+    venue_order_id: Mapped[str] = mapped_column(String(64))
+    trade_id: Mapped[str] = mapped_column(String(64))
+    venue: Mapped[str] = mapped_column(String(32))
+    symbol: Mapped[str] = mapped_column(String(32))
+    side: Mapped[str] = mapped_column(String(8))
+    qty: Mapped[Decimal]
+    price: Mapped[Decimal]
+    fee: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    liquidity: Mapped[str | None] = mapped_column(String(8))
+    strategy_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    ts: Mapped[datetime]

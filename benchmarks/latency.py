@@ -1,0 +1,131 @@
+"""Tick-to-position latency through the real trading chain.
+
+tick in → strategy decision → risk check → paper venue fill → OMS applies the
+fill → position updated. In-process the chain is plain calls plus one asyncio
+queue hop (venue events → OMS); journaling to SQLite happens write-behind on
+the same event loop, as in production.
+
+    .venv/bin/python benchmarks/latency.py --orders 20000
+
+With ``--redis`` the signal also travels through a Redis Stream consumer group
+(XADD → XREADGROUP → handler → XACK) before the OMS sees it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+from trademk.domain.calendar import NyseCalendar
+from trademk.domain.market import AssetClass, Tick, TickKind
+from trademk.domain.order_events import OrderFilled
+from trademk.domain.orders import Order, OrderSide
+from trademk.domain.portfolio import Portfolio
+from trademk.domain.risk import RiskLimits
+from trademk.domain.signals import OrderRequest
+from trademk.engine.clock import LiveClock, utc_now
+from trademk.engine.journal_writer import JournalWriter
+from trademk.engine.oms import OrderManager
+from trademk.engine.price_cache import LatestPriceCache
+from trademk.engine.risk_engine import RiskEngine
+from trademk.storage import database, migrate
+from trademk.storage.trading_repository import TradingRepository
+from trademk.venues.paper import BpsFee, PaperVenue
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import describe_machine, percentiles
+
+SYMBOL = "BTCUSDT"
+GENEROUS = RiskLimits.from_mapping(
+    {
+        "max_order_notional_usd": "1000000000",
+        "max_position_size_usd": "1000000000",
+        "max_open_orders": "1000000",
+        "max_daily_loss_usd": "1000000000",
+        "max_orders_per_second": "1000000",
+        "max_orders_per_minute": "100000000",
+    }
+)
+
+
+async def build_chain(data_dir: Path) -> tuple[LatestPriceCache, OrderManager, JournalWriter]:
+    clock = LiveClock()
+    engine = database.create_engine(f"sqlite+aiosqlite:///{data_dir / 'bench.db'}")
+    await migrate.upgrade(engine)
+    prices = LatestPriceCache()
+    venue = PaperVenue(prices, clock, starting_cash=Decimal("1e12"), fee_model=BpsFee(Decimal(1)))
+    await venue.start()
+    portfolio = Portfolio(Decimal("1e12"))
+    journal = JournalWriter(TradingRepository(database.session_factory(engine)))
+    journal.start()
+    holder: list[OrderManager] = []
+    risk = RiskEngine(
+        limits=GENEROUS,
+        prices=prices,
+        portfolio=portfolio,
+        clock=clock,
+        calendar=NyseCalendar(utc_now(clock).date()),
+        asset_classes={SYMBOL: AssetClass.CRYPTO},
+        open_orders=lambda: holder[0].open_orders(),
+    )
+    oms = OrderManager(venue, risk, portfolio, journal, clock, {SYMBOL: AssetClass.CRYPTO})
+    holder.append(oms)
+    await oms.start()
+    return prices, oms, journal
+
+
+def quote(i: int, now: int) -> Tick:
+    mid = 65_000.0 + (i % 100)
+    return Tick(SYMBOL, "BENCH", TickKind.QUOTE, now, mid, 0.0, mid - 0.5, 10.0, mid + 0.5, 10.0)
+
+
+async def measure_in_process(orders: int, warmup: int) -> list[int]:
+    with tempfile.TemporaryDirectory() as tmp:
+        prices, oms, journal = await build_chain(Path(tmp))
+        filled = asyncio.Event()
+        stamp: list[int] = [0]
+
+        def on_fill(_order: Order, _event: OrderFilled) -> None:
+            stamp[0] = time.perf_counter_ns()
+            filled.set()
+
+        oms.on_fill(on_fill)
+        latencies: list[int] = []
+        for i in range(orders + warmup):
+            filled.clear()
+            start = time.perf_counter_ns()
+            prices.update(quote(i, time.time_ns()))
+            side = OrderSide.BUY if i % 2 == 0 else OrderSide.SELL
+            await oms.submit(OrderRequest(f"b-{uuid.uuid4().hex}", SYMBOL, side, Decimal("0.001")))
+            await filled.wait()
+            if i >= warmup:
+                latencies.append(stamp[0] - start)
+        await journal.flush()
+        await oms.stop()
+        await journal.stop()
+        return latencies
+
+
+def report(title: str, latencies: list[int]) -> None:
+    values = percentiles([value / 1000 for value in latencies], (50, 90, 99))
+    figures = " ".join(f"{k}={v:.1f}µs" for k, v in values.items() if v is not None)
+    print(f"{title}: n={len(latencies)} {figures}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=20_000)
+    parser.add_argument("--warmup", type=int, default=1_000)
+    args = parser.parse_args()
+    print(describe_machine().describe())
+    report("in-process tick → fill → position", await measure_in_process(args.orders, args.warmup))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,336 @@
+"""Order management: request → risk → venue; venue events → orders, fills, positions.
+
+The OMS owns the in-memory truth of orders and the portfolio. Every request
+passes the risk gate; a denial becomes a DENIED order with the rule's reason.
+Venue events are applied through ``Order.apply`` (the lifecycle table), fills
+update the portfolio, and everything is journaled write-behind and published
+for WebSocket clients. ``client_order_id`` makes every path idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any, Protocol
+
+import structlog
+
+from trademk.domain.errors import InvariantViolation, RejectedError, TransientError
+from trademk.domain.fills import Fill
+from trademk.domain.market import AssetClass
+from trademk.domain.order_events import (
+    OrderDenied,
+    OrderEvent,
+    OrderFilled,
+    OrderRejected,
+    OrderSubmitted,
+)
+from trademk.domain.orders import Order, TimeInForce
+from trademk.domain.portfolio import Portfolio
+from trademk.domain.ports import ExecutionClient
+from trademk.domain.position import Position
+from trademk.domain.signals import OrderRequest
+from trademk.engine.clock import Clock
+from trademk.engine.journal_writer import JournalWriter
+from trademk.engine.lifecycle import ComponentState, Lifecycle
+
+log = structlog.get_logger(__name__)
+
+
+class EventSink(Protocol):
+    """Where the OMS publishes order, fill and position events (the message bus)."""
+
+    def publish(self, topic: str, payload: Mapping[str, Any]) -> None: ...
+
+    def has_subscribers(self, topic: str) -> bool: ...
+
+
+class _NoSink:
+    def publish(self, topic: str, payload: Mapping[str, Any]) -> None:
+        return None
+
+    def has_subscribers(self, topic: str) -> bool:
+        return False
+
+
+RECENT_ORDERS_KEPT = 10_000
+
+
+class RiskVerdict(Protocol):
+    @property
+    def approved(self) -> bool: ...
+
+    @property
+    def reason(self) -> str: ...
+
+
+class RiskGate(Protocol):
+    def check(self, order: Order) -> RiskVerdict: ...
+
+
+def order_payload(order: Order) -> dict[str, Any]:
+    """The JSON-ready view of an order published on the bus."""
+    return {
+        "client_order_id": order.client_order_id,
+        "venue": order.venue,
+        "venue_order_id": order.venue_order_id,
+        "symbol": order.symbol,
+        "side": str(order.side),
+        "type": str(order.type),
+        "time_in_force": str(order.time_in_force),
+        "qty": str(order.qty),
+        "limit_price": None if order.limit_price is None else str(order.limit_price),
+        "stop_price": None if order.stop_price is None else str(order.stop_price),
+        "status": str(order.status),
+        "filled_qty": str(order.filled_qty),
+        "avg_fill_price": None if order.avg_fill_price is None else str(order.avg_fill_price),
+        "strategy_id": order.strategy_id,
+        "reason": order.reason,
+    }
+
+
+def fill_payload(fill: Fill) -> dict[str, Any]:
+    return {
+        "client_order_id": fill.client_order_id,
+        "trade_id": fill.trade_id,
+        "symbol": fill.symbol,
+        "side": str(fill.side),
+        "qty": str(fill.qty),
+        "price": str(fill.price),
+        "fee": str(fill.fee),
+        "venue": fill.venue,
+        "strategy_id": fill.strategy_id,
+    }
+
+
+def position_payload(position: Position) -> dict[str, Any]:
+    return {
+        "symbol": position.symbol,
+        "venue": position.venue,
+        "qty": str(position.qty),
+        "avg_price": str(position.avg_price),
+        "realized_pnl": str(position.realized_pnl),
+        "unrealized_pnl": str(position.unrealized_pnl),
+        "last_price": None if position.last_price is None else str(position.last_price),
+    }
+
+
+class OrderManager:
+    """Routes order requests to one venue and applies what the venue reports."""
+
+    def __init__(
+        self,
+        venue: ExecutionClient,
+        risk: RiskGate,
+        portfolio: Portfolio,
+        journal: JournalWriter,
+        clock: Clock,
+        asset_classes: Mapping[str, AssetClass],
+        events: EventSink | None = None,
+    ) -> None:
+        self.venue = venue
+        self.risk = risk
+        self.portfolio = portfolio
+        self.journal = journal
+        self.clock = clock
+        self.asset_classes = asset_classes
+        self._events: EventSink = events or _NoSink()
+        # Open (or in-flight) orders, and a bounded memory of recently finished ones
+        # so late venue events and repeated submits still find their order.
+        self._open: dict[str, Order] = {}
+        self._recent: OrderedDict[str, Order] = OrderedDict()
+        self.lifecycle = Lifecycle("oms")
+        self.counters: dict[str, int] = {"submitted": 0, "denied": 0, "rejected": 0, "fills": 0}
+        self._events_task: asyncio.Task[None] | None = None
+        self._fill_listeners: list[Callable[[Order, OrderFilled], None]] = []
+        # Ids of orders from earlier runs: a resubmitted id is answered from the journal.
+        self._previous_ids: set[str] = set()
+
+    # ----------------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        """Load open orders from the journal and start applying venue events."""
+        for order in await self.journal.journal.open_orders():
+            self._open[order.client_order_id] = order
+        self._previous_ids = await self.journal.journal.client_order_ids()
+        self._events_task = asyncio.create_task(self._consume_events(), name="oms-events")
+        self.lifecycle.to(ComponentState.RUNNING)
+
+    async def stop(self) -> None:
+        if self._events_task is not None:
+            self._events_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._events_task
+            self._events_task = None
+        if self.lifecycle.state is not ComponentState.STOPPED:
+            self.lifecycle.to(ComponentState.STOPPED)
+
+    def on_fill(self, listener: Callable[[Order, OrderFilled], None]) -> None:
+        """Call ``listener(order, event)`` after each fill is applied (strategies use it)."""
+        self._fill_listeners.append(listener)
+
+    # ------------------------------------------------------------------ requests
+    def open_orders(self) -> list[Order]:
+        return [order for order in self._open.values() if order.is_open]
+
+    def order(self, client_order_id: str) -> Order | None:
+        """An open or recently finished order of this process."""
+        return self._open.get(client_order_id) or self._recent.get(client_order_id)
+
+    def _track(self, order: Order) -> None:
+        cid = order.client_order_id
+        if not order.is_terminal:
+            self._open[cid] = order
+            return
+        self._open.pop(cid, None)
+        self._recent[cid] = order
+        self._recent.move_to_end(cid)
+        if len(self._recent) > RECENT_ORDERS_KEPT:
+            self._recent.popitem(last=False)
+
+    def _default_tif(self, symbol: str) -> TimeInForce:
+        crypto = self.asset_classes.get(symbol) is AssetClass.CRYPTO
+        return TimeInForce.GTC if crypto else TimeInForce.DAY
+
+    def build_order(self, request: OrderRequest) -> Order:
+        """Validate a request into an INITIALIZED order (ValueError on bad terms)."""
+        return Order(
+            client_order_id=request.client_order_id,
+            symbol=request.symbol,
+            side=request.side,
+            type=request.type,
+            qty=request.qty,
+            venue=self.venue.name,
+            created_ns=self.clock.now_ns(),
+            limit_price=request.limit_price,
+            stop_price=request.stop_price,
+            time_in_force=request.time_in_force or self._default_tif(request.symbol),
+            strategy_id=request.strategy_id,
+        )
+
+    async def submit(self, request: OrderRequest) -> Order:
+        """Risk-check and send one request; idempotent by ``client_order_id``."""
+        known = self.order(request.client_order_id)
+        if known is None and request.client_order_id in self._previous_ids:
+            known = await self.journal.journal.order(request.client_order_id)
+        if known is not None:
+            return known
+        order = self.build_order(request)
+        self._previous_ids.add(order.client_order_id)
+        self._open[order.client_order_id] = order
+        verdict = self.risk.check(order)
+        now = self.clock.now_ns()
+        if not verdict.approved:
+            order.apply(OrderDenied(order.client_order_id, now, verdict.reason))
+            self.counters["denied"] += 1
+            self._record(order)
+            log.info("order denied", client_order_id=order.client_order_id, reason=verdict.reason)
+            return order
+        order.apply(OrderSubmitted(order.client_order_id, now))
+        self.counters["submitted"] += 1
+        self._record(order)
+        await self._send(order)
+        return order
+
+    async def resend(self, order: Order) -> None:
+        """Send an already-submitted order the venue never received (same client_order_id)."""
+        await self._send(order)
+
+    def apply(self, event: OrderEvent) -> None:
+        """Apply an event that did not come from the venue stream (reconciliation)."""
+        self._apply(event)
+
+    async def _send(self, order: Order) -> None:
+        try:
+            await self.venue.submit(order)
+        except RejectedError as err:
+            self._apply(OrderRejected(order.client_order_id, self.clock.now_ns(), str(err)))
+        except TransientError as err:
+            # The venue may or may not have the order; reconciliation settles it.
+            log.warning(
+                "submit outcome unknown; reconciliation will settle it",
+                client_order_id=order.client_order_id,
+                error=str(err),
+            )
+
+    async def cancel(self, client_order_id: str) -> Order:
+        """Ask the venue to cancel; the venue's event moves the order to CANCELED."""
+        order = self.order(client_order_id)
+        if order is None:
+            raise KeyError(client_order_id)
+        if not order.is_open:
+            raise RejectedError(f"order {client_order_id} is {order.status}; it cannot be canceled")
+        await self.venue.cancel(client_order_id)
+        return order
+
+    async def cancel_all(self, reason: str) -> int:
+        """Cancel every open order (halt uses this); returns how many were asked."""
+        count = 0
+        for order in self.open_orders():
+            try:
+                await self.venue.cancel(order.client_order_id)
+                count += 1
+            except RejectedError as err:
+                log.warning("cancel refused", client_order_id=order.client_order_id, error=str(err))
+        log.info("canceled open orders", count=count, reason=reason)
+        return count
+
+    # -------------------------------------------------------------------- events
+    async def _consume_events(self) -> None:
+        async for event in self.venue.events():
+            try:
+                self._apply(event)
+            except InvariantViolation as err:
+                log.error("venue event violates the order lifecycle", error=str(err))
+
+    def _apply(self, event: OrderEvent) -> None:
+        order = self.order(event.client_order_id)
+        if order is None:
+            log.warning("event for an unknown order", client_order_id=event.client_order_id)
+            return
+        if order.is_terminal and not isinstance(event, OrderFilled):
+            return  # late duplicate (e.g. a second cancel confirmation)
+        if not order.apply(event):
+            return  # a fill already applied
+        if isinstance(event, OrderRejected):
+            self.counters["rejected"] += 1
+        if isinstance(event, OrderFilled):
+            self._apply_fill(order, event)
+        self._record(order)
+
+    def _apply_fill(self, order: Order, event: OrderFilled) -> None:
+        fill = event.fill
+        if not self.portfolio.apply(fill):
+            return
+        self.counters["fills"] += 1
+        position = self.portfolio.position(fill.symbol, fill.venue)
+        self.journal.fill(fill)
+        if position is not None:
+            self.journal.position(position)
+            if self._events.has_subscribers("positions"):
+                self._events.publish("positions", position_payload(position))
+        if self._events.has_subscribers("fills"):
+            self._events.publish("fills", fill_payload(fill))
+        for listener in self._fill_listeners:
+            listener(order, event)
+
+    def _record(self, order: Order) -> None:
+        self._track(order)
+        self.journal.order(order)
+        if self._events.has_subscribers("orders"):
+            self._events.publish("orders", order_payload(order))
+
+    # ------------------------------------------------------------------- marking
+    def mark(self, symbol: str, price: Decimal) -> None:
+        self.portfolio.mark(symbol, price)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "state": str(self.lifecycle.state),
+            "reason": self.lifecycle.reason,
+            "venue": self.venue.name,
+            "open_orders": len(self.open_orders()),
+            **self.counters,
+        }

@@ -1,0 +1,259 @@
+"""Orders, fills and positions in the app database, mapped to and from the domain."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Select, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from trademk.domain.fills import Fill, OrderSide
+from trademk.domain.order_events import (
+    OrderAccepted,
+    OrderCanceled,
+    OrderDenied,
+    OrderExpired,
+    OrderFilled,
+    OrderPendingCancel,
+    OrderRejected,
+    OrderSubmitted,
+)
+from trademk.domain.orders import OPEN_STATUSES, Order, OrderStatus, OrderType, TimeInForce
+from trademk.domain.position import Position
+from trademk.engine.clock import datetime_to_ns, ns_to_datetime
+from trademk.storage.database import transaction
+from trademk.storage.models import FillRecord, OrderRecord, PositionRecord
+
+_CLOSING_EVENTS = {
+    OrderStatus.CANCELED: OrderCanceled,
+    OrderStatus.EXPIRED: OrderExpired,
+    OrderStatus.PENDING_CANCEL: OrderPendingCancel,
+}
+
+
+_ORDER_IDENTITY = frozenset({"client_order_id", "created_at"})
+
+
+def _dt(ns: int | None) -> datetime | None:
+    return None if ns is None else ns_to_datetime(ns)
+
+
+def _order_values(order: Order) -> dict[str, object]:
+    return {
+        "client_order_id": order.client_order_id,
+        "venue": order.venue,
+        "venue_order_id": order.venue_order_id,
+        "symbol": order.symbol,
+        "side": str(order.side),
+        "type": str(order.type),
+        "time_in_force": str(order.time_in_force),
+        "qty": order.qty,
+        "price": order.limit_price,
+        "stop_price": order.stop_price,
+        "filled_qty": order.filled_qty,
+        "filled_avg_price": order.avg_fill_price,
+        "status": str(order.status),
+        "strategy_id": order.strategy_id,
+        "reason": order.reason or None,
+        "submitted_at": _dt(order.submitted_ns),
+        "filled_at": _dt(order.last_fill_ns) if order.status is OrderStatus.FILLED else None,
+        "cancelled_at": _dt(order.canceled_ns),
+        "created_at": ns_to_datetime(order.created_ns),
+    }
+
+
+def _fill_of(record: FillRecord) -> Fill:
+    return Fill(
+        client_order_id=record.client_order_id,
+        venue_order_id=record.venue_order_id,
+        trade_id=record.trade_id,
+        symbol=record.symbol,
+        side=OrderSide(record.side),
+        qty=record.qty,
+        price=record.price,
+        fee=record.fee,
+        ts_ns=datetime_to_ns(record.ts),
+        venue=record.venue,
+        strategy_id=record.strategy_id,
+        liquidity=record.liquidity,  # type: ignore[arg-type]
+    )
+
+
+def restore_order(record: OrderRecord, fills: Sequence[Fill]) -> Order:
+    """Rebuild a domain order by replaying the events its stored state implies."""
+    order = Order(
+        client_order_id=record.client_order_id,
+        symbol=record.symbol,
+        side=OrderSide(record.side),
+        type=OrderType(record.type),
+        qty=record.qty,
+        venue=record.venue,
+        created_ns=datetime_to_ns(record.created_at),
+        limit_price=record.price,
+        stop_price=record.stop_price,
+        time_in_force=TimeInForce(record.time_in_force),
+        strategy_id=record.strategy_id,
+    )
+    status = OrderStatus(record.status)
+    cid = record.client_order_id
+    ts = datetime_to_ns(record.updated_at)
+    if status is OrderStatus.INITIALIZED:
+        return order
+    if status is OrderStatus.DENIED:
+        order.apply(OrderDenied(cid, ts, record.reason or "denied"))
+        return order
+    submitted_ns = datetime_to_ns(record.submitted_at) if record.submitted_at else ts
+    order.apply(OrderSubmitted(cid, submitted_ns))
+    if status is OrderStatus.REJECTED:
+        order.apply(OrderRejected(cid, ts, record.reason or "rejected"))
+        return order
+    if record.venue_order_id:
+        order.apply(OrderAccepted(cid, submitted_ns, record.venue_order_id))
+    for fill in sorted(fills, key=lambda f: f.ts_ns):
+        order.apply(OrderFilled.of(fill))
+    closing = _CLOSING_EVENTS.get(status)
+    if closing is OrderCanceled:
+        order.apply(OrderCanceled(cid, ts, record.reason or ""))
+    elif closing is not None:
+        order.apply(closing(cid, ts))
+    return order
+
+
+class TradingRepository:
+    """Durable orders, fills and positions. Every write is an idempotent upsert."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+        dialect = sessions.kw["bind"].dialect.name
+        self._insert = pg_insert if dialect == "postgresql" else sqlite_insert
+
+    async def save(
+        self,
+        orders: Iterable[Order] = (),
+        fills: Iterable[Fill] = (),
+        positions: Iterable[Position] = (),
+    ) -> None:
+        """Write orders (latest state), new fills and positions in one transaction."""
+        async with transaction(self.sessions) as session:
+            for order in orders:
+                values = _order_values(order)
+                stmt = self._insert(OrderRecord).values(**values)
+                updates = {k: v for k, v in values.items() if k not in _ORDER_IDENTITY}
+                await session.execute(
+                    stmt.on_conflict_do_update(index_elements=["client_order_id"], set_=updates)
+                )
+            for fill in fills:
+                await session.execute(
+                    self._insert(FillRecord)
+                    .values(
+                        client_order_id=fill.client_order_id,
+                        venue_order_id=fill.venue_order_id,
+                        trade_id=fill.trade_id,
+                        venue=fill.venue,
+                        symbol=fill.symbol,
+                        side=str(fill.side),
+                        qty=fill.qty,
+                        price=fill.price,
+                        fee=fill.fee,
+                        liquidity=fill.liquidity,
+                        strategy_id=fill.strategy_id,
+                        ts=ns_to_datetime(fill.ts_ns),
+                    )
+                    .on_conflict_do_nothing(index_elements=["venue", "trade_id"])
+                )
+            for position in positions:
+                values = {
+                    "symbol": position.symbol,
+                    "venue": position.venue,
+                    "qty": position.qty,
+                    "avg_price": position.avg_price,
+                    "realized_pnl": position.realized_pnl,
+                    "unrealized_pnl": position.unrealized_pnl,
+                    "last_price": position.last_price,
+                    "market_value": position.market_value,
+                    "cost_basis": position.cost_basis,
+                    "last_price_updated": _dt(position.updated_ns),
+                }
+                stmt = self._insert(PositionRecord).values(**values)
+                await session.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["symbol", "venue"],
+                        set_={k: v for k, v in values.items() if k not in ("symbol", "venue")},
+                    )
+                )
+
+    async def _orders(self, query: Select[OrderRecord]) -> list[Order]:
+        async with self.sessions() as session:
+            records = (await session.scalars(query)).all()
+            ids = [r.client_order_id for r in records]
+            fill_rows = (
+                await session.scalars(select(FillRecord).where(FillRecord.client_order_id.in_(ids)))
+            ).all()
+        by_order: dict[str, list[Fill]] = defaultdict(list)
+        for row in fill_rows:
+            by_order[row.client_order_id].append(_fill_of(row))
+        return [restore_order(r, by_order[r.client_order_id]) for r in records]
+
+    async def order(self, client_order_id: str) -> Order | None:
+        found = await self._orders(
+            select(OrderRecord).where(OrderRecord.client_order_id == client_order_id)
+        )
+        return found[0] if found else None
+
+    async def open_orders(self) -> list[Order]:
+        statuses = [str(s) for s in OPEN_STATUSES]
+        return await self._orders(select(OrderRecord).where(OrderRecord.status.in_(statuses)))
+
+    async def client_order_ids(self) -> set[str]:
+        """Every client_order_id ever stored (the OMS's idempotency memory across restarts)."""
+        async with self.sessions() as session:
+            return set((await session.scalars(select(OrderRecord.client_order_id))).all())
+
+    async def fills(self, venue: str | None = None) -> list[Fill]:
+        query = select(FillRecord).order_by(FillRecord.ts, FillRecord.created_at)
+        if venue is not None:
+            query = query.where(FillRecord.venue == venue)
+        async with self.sessions() as session:
+            return [_fill_of(row) for row in (await session.scalars(query)).all()]
+
+    async def order_records(
+        self,
+        limit: int = 100,
+        status: Sequence[str] | None = None,
+        symbol: str | None = None,
+        since: datetime | None = None,
+        strategy_id: str | None = None,
+    ) -> list[OrderRecord]:
+        """Stored orders, newest first, for the API."""
+        query = select(OrderRecord).order_by(OrderRecord.created_at.desc()).limit(limit)
+        if status:
+            query = query.where(OrderRecord.status.in_(list(status)))
+        if symbol:
+            query = query.where(OrderRecord.symbol == symbol)
+        if since is not None:
+            query = query.where(OrderRecord.created_at >= since)
+        if strategy_id:
+            query = query.where(OrderRecord.strategy_id == strategy_id)
+        async with self.sessions() as session:
+            return list((await session.scalars(query)).all())
+
+    async def order_record(self, key: str) -> OrderRecord | None:
+        """By client_order_id, venue order id or row id."""
+        async with self.sessions() as session:
+            return await session.scalar(
+                select(OrderRecord).where(
+                    (OrderRecord.client_order_id == key) | (OrderRecord.venue_order_id == key)
+                )
+            )
+
+    async def position_records(self, include_closed: bool = False) -> list[PositionRecord]:
+        query = select(PositionRecord).order_by(PositionRecord.symbol)
+        if not include_closed:
+            query = query.where(PositionRecord.qty != Decimal(0))
+        async with self.sessions() as session:
+            return list((await session.scalars(query)).all())
