@@ -92,7 +92,11 @@ def configure_logging(
     root.handlers[:] = [handler]
     root.setLevel(level)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic"):
-        logging.getLogger(name).handlers[:] = []
-        logging.getLogger(name).propagate = True
+        # Undo whatever an earlier logging config (uvicorn's own, say) set up.
+        named = logging.getLogger(name)
+        named.handlers[:] = []
+        named.propagate = True
+        named.disabled = False
+        named.setLevel(logging.NOTSET)
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
