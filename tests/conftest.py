@@ -16,6 +16,8 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
+pytest_plugins = ["tests.support.trading_api"]
+
 TEST_POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

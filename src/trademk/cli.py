@@ -11,6 +11,7 @@ from rich.console import Console
 from sqlalchemy.exc import DBAPIError
 
 from trademk import __version__
+from trademk.cli_users import announce_first_admin, user_app
 from trademk.config import ConfigError, Settings, load_settings
 from trademk.observability.logging import configure_logging
 
@@ -21,6 +22,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(user_app, name="user")
 out = Console()
 
 
@@ -87,6 +89,7 @@ def run(
     out.print(f"  API      {base}/api")
     out.print(f"  API docs {base}/docs")
     out.print(f"  Health   {base}/api/health")
+    announce_first_admin(settings, out)
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings),
@@ -98,6 +101,20 @@ def run(
         )
     )
     server.run()
+
+
+@app.command()
+def ingest(
+    feed: Annotated[
+        str | None, typer.Option(help="Market data feed: sim, binance, alpaca or replay.")
+    ] = None,
+) -> None:
+    """Run ingestion alone: the feed's ticks into the tick store, until Ctrl-C."""
+    from trademk.wiring.processes import run_ingest
+
+    settings = _settings(feed=feed)
+    out.print(f"ingesting {settings.feed} into {settings.tick_store_url} (Ctrl-C stops)")
+    asyncio.run(run_ingest(settings))
 
 
 def main() -> None:

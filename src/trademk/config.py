@@ -6,6 +6,7 @@ directory, then from the defaults below. ``.env.example`` documents each one.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -105,6 +106,10 @@ class Settings(BaseSettings):
     replay_source: str | None = None
     replay_speed: float = Field(default=1.0, ge=0)
 
+    paper_starting_cash: Decimal = Field(default=Decimal("100000"), gt=0)
+    paper_fee_bps: Decimal = Field(default=Decimal("1"), ge=0)
+    paper_slippage_bps: Decimal = Field(default=Decimal("0"), ge=0)
+
     binance_api_url: str = "wss://stream.binance.com:9443"
     alpaca_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("ALPACA_API_KEY", "ALPACA_KEY_ID")
@@ -122,6 +127,23 @@ class Settings(BaseSettings):
     ingest_flush_interval: float = Field(default=0.1, gt=0)
     ingest_queue_capacity: int = Field(default=200_000, gt=0)
     ingest_memory_bound: int = Field(default=1_000_000, gt=0)
+
+    secret_key_previous: SecretStr | None = None
+    access_token_minutes: int = Field(default=15, ge=1, le=1440)
+    refresh_token_days: int = Field(default=14, ge=1, le=365)
+    public_market_data: bool = False
+    trademk_admin_email: str | None = None
+    trademk_admin_password: SecretStr | None = None
+    password_hash_memory_kib: int = Field(default=65536, ge=1024, le=4_194_304)
+    password_hash_time_cost: int = Field(default=3, ge=1, le=20)
+    rate_limit_enabled: bool = True
+    rate_limit_per_minute: int = Field(default=600, ge=1)
+    rate_limit_ip_per_minute: int = Field(default=1200, ge=1)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_max_failures_per_ip: int = Field(default=20, ge=1)
+    login_failure_window_seconds: int = Field(default=300, ge=1)
+    security_redis_prefix: str = Field(default="trademk:security", min_length=1)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
     _split_lists = field_validator(
         "cors_origins", "crypto_symbols", "stock_symbols", mode="before"
@@ -186,7 +208,12 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every secret this configuration holds, for log redaction."""
         values = [self.secret_key.get_secret_value()]
-        for secret in (self.alpaca_api_key, self.alpaca_api_secret):
+        for secret in (
+            self.alpaca_api_key,
+            self.alpaca_api_secret,
+            self.secret_key_previous,
+            self.trademk_admin_password,
+        ):
             if secret is not None:
                 values.append(secret.get_secret_value())
         for url in (self.database_url, self.redis_url, self.questdb_url, self.tickstore_url):

@@ -19,11 +19,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from trademk import __version__
 from trademk.config import Settings
-from trademk.engine.clock import Clock, LiveClock
+from trademk.domain.calendar import NyseCalendar
+from trademk.engine.bus import InProcessBus, MessageBus
+from trademk.engine.clock import Clock, LiveClock, utc_now
+from trademk.engine.signal_queue import InProcessSignalQueue, SignalQueue
+from trademk.engine.trading import TradingCore
 from trademk.observability.health import HealthService
+from trademk.observability.metrics import Metrics
+from trademk.security.services import SecurityServices
 from trademk.storage import database, migrate
+from trademk.storage.risk_limits_repository import RiskLimitsRepository
 from trademk.storage.seed import seed_defaults
+from trademk.storage.trading_repository import TradingRepository
 from trademk.venues.reconnect import ExponentialBackoff
+from trademk.wiring.live import LiveServices
+from trademk.wiring.market import MarketDataStack
+from trademk.wiring.trading import build_trading_core
 
 log = structlog.get_logger(__name__)
 
@@ -31,7 +42,14 @@ log = structlog.get_logger(__name__)
 class Platform:
     """All components of one Trademk process, built from settings."""
 
-    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock | None = None,
+        *,
+        run_feed: bool = True,
+        run_trading: bool = True,
+    ) -> None:
         self.settings = settings
         self.clock = clock or LiveClock()
         self.engine: AsyncEngine = database.create_engine(settings.app_database_url)
@@ -46,12 +64,34 @@ class Platform:
             if settings.redis_url
             else None
         )
+        self.security = SecurityServices(settings, self.clock, self.sessions, self.redis)
         self.health = HealthService(
             clock=self.clock, service=settings.app_name, version=__version__
         )
         self.health.add_check("database", self._check_database)
         if self.redis is not None:
             self.health.add_check("redis", self._check_redis)
+        self.calendar = NyseCalendar(utc_now(self.clock).date())
+        self.bus: MessageBus = InProcessBus()
+        self.signals: SignalQueue = InProcessSignalQueue()
+        self.metrics = Metrics()
+        self.market = MarketDataStack(
+            settings, self.clock, self.calendar, run_feed=run_feed, metrics=self.metrics
+        )
+        self.market_data = self.market.service
+        self.ingest = self.market.pipeline
+        self.risk_limits = RiskLimitsRepository(self.sessions)
+        self.run_trading = run_trading
+        self.trading: TradingCore | None = None
+        self.metrics.watch_trading(lambda: self.trading)
+        self.live = LiveServices(
+            self.clock, self.bus, self.market.prices, self.sessions, lambda: self.trading
+        )
+        self.health.add_check("tickstore", self.market.check_store)
+        if self.market.pump is not None:
+            self.health.add_component("feed", self.market.pump.status)
+        if self.ingest is not None:
+            self.health.add_component("ingest", self.ingest.status)
         self._stack = AsyncExitStack()
         self.database_ready = asyncio.Event()
         self._database_retry: asyncio.Task[None] | None = None
@@ -72,6 +112,7 @@ class Platform:
         added = await seed_defaults(
             self.sessions, self.settings.crypto_symbols, self.settings.stock_symbols
         )
+        await self.security.ensure_first_admin()
         log.info("database ready", backend=self.engine.dialect.name, seeded=added)
 
     async def _prepare_until_ready(self) -> None:
@@ -84,7 +125,35 @@ class Platform:
                 log.warning("database still unreachable", error=str(err))
             else:
                 self.database_ready.set()
+                await self._start_trading()
                 return
+
+    async def _start_market(self) -> None:
+        """Market data needs no app database: it runs even while that is down."""
+        await self.market.start()
+        self._stack.push_async_callback(self.market.stop)
+
+    async def _start_trading(self) -> None:
+        """What needs the app database: live fan-out with alerts, then the trading core
+        (which reconciles with the venue before it trades)."""
+        await self.live.start()
+        self._stack.push_async_callback(self.live.stop)
+        if not self.run_trading:
+            return
+        trading = await build_trading_core(
+            self.settings,
+            self.clock,
+            self.sessions,
+            self.market.prices,
+            self.calendar,
+            self.signals,
+            self.metrics.counting_bus(self.bus),
+        )
+        self._stack.push_async_callback(trading.oms.venue.close)
+        await trading.start(TradingRepository(self.sessions))
+        self._stack.push_async_callback(trading.stop)
+        self.trading = trading
+        self.health.add_component("trading", trading.status)
 
     async def start(self) -> None:
         """Start every component.
@@ -95,12 +164,18 @@ class Platform:
         if self.started:
             return
         try:
-            await self.prepare_database()
-        except (OSError, DBAPIError) as err:
-            log.error("database unreachable at start; retrying in the background", error=str(err))
-            self._database_retry = asyncio.create_task(self._prepare_until_ready())
-        else:
-            self.database_ready.set()
+            await self._start_market()
+            try:
+                await self.prepare_database()
+            except (OSError, DBAPIError) as err:
+                log.error("database unreachable at start; retrying in background", error=str(err))
+                self._database_retry = asyncio.create_task(self._prepare_until_ready())
+            else:
+                self.database_ready.set()
+                await self._start_trading()
+        except BaseException:
+            await self.stop()
+            raise
         self.started = True
         log.info("platform started", feed=self.settings.feed, broker=self.settings.broker)
 
@@ -111,6 +186,7 @@ class Platform:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._database_retry
         await self._stack.aclose()
+        self.trading = None
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()

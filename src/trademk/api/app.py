@@ -10,8 +10,23 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from trademk import __version__
 from trademk.api.errors import install_error_handlers
+from trademk.api.hardening import install_hardening
+from trademk.api.metrics_middleware import HttpMetricsMiddleware
 from trademk.api.middleware import RequestIdMiddleware
-from trademk.api.routes import health
+from trademk.api.routes import (
+    alerts,
+    api_keys,
+    audit,
+    auth,
+    health,
+    market_data,
+    metrics,
+    risk,
+    trading,
+    users,
+    ws,
+)
+from trademk.api.security import install_security
 from trademk.config import Settings, load_settings
 from trademk.runtime import Platform
 
@@ -36,16 +51,34 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         description="Autonomous trading platform: market data, strategies, risk, execution.",
         lifespan=lifespan,
     )
+    install_security(app)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
-        allow_credentials=settings.cors_allow_credentials,
+        # Credentials are never combined with a wildcard origin.
+        allow_credentials=settings.cors_allow_credentials and "*" not in settings.cors_origins,
         allow_methods=["*"],
         allow_headers=["*"],
     )
+    install_hardening(app, settings)
     app.add_middleware(RequestIdMiddleware)
+    # Outermost, so the latency covers everything the API does for the request.
+    app.add_middleware(HttpMetricsMiddleware)
     if platform is not None:
         app.state.platform = platform
     install_error_handlers(app)
     app.include_router(health.router, tags=["health"])
+    app.include_router(metrics.router)
+    for router in (
+        auth.router,
+        users.router,
+        api_keys.router,
+        audit.router,
+        market_data.router,
+        trading.router,
+        risk.router,
+        alerts.router,
+        ws.router,
+    ):
+        app.include_router(router)
     return app

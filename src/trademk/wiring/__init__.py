@@ -1,0 +1,1 @@
+"""Builders that assemble components from settings; ``runtime.Platform`` uses them."""

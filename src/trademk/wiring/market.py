@@ -1,0 +1,98 @@
+"""Market data for one process: tick store, price cache, ingestion, feed, read service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from trademk.config import Settings
+from trademk.domain.calendar import NyseCalendar
+from trademk.domain.ports import TickStore
+from trademk.engine.clock import Clock
+from trademk.engine.market_data import MarketDataService
+from trademk.engine.market_pump import MarketDataPump
+from trademk.engine.price_cache import LatestPriceCache
+from trademk.ingest import IngestPipeline
+from trademk.observability.metrics import Metrics
+from trademk.storage.ticks import open_tick_store
+from trademk.venues.feeds import build_feed
+
+log = structlog.get_logger(__name__)
+
+
+def feed_symbols(settings: Settings) -> list[str]:
+    """The symbols a feed can carry: Binance is crypto only, Alpaca's stock feed stocks only."""
+    if settings.feed == "binance":
+        return list(settings.crypto_symbols)
+    if settings.feed == "alpaca":
+        return list(settings.stock_symbols)
+    return settings.symbols
+
+
+class MarketDataStack:
+    """Owns the market-data components and starts/stops them in order."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        calendar: NyseCalendar,
+        *,
+        run_feed: bool = True,
+        metrics: Metrics | None = None,
+    ) -> None:
+        # Replaying the tick store must not write the same ticks into it again.
+        ingest = not (settings.feed == "replay" and not settings.replay_source)
+        self.settings = settings
+        self.prices = LatestPriceCache()
+        self.store: TickStore = open_tick_store(settings.tick_store_url)
+        feed = build_feed(settings, clock, self.store, calendar) if run_feed else None
+        feed_name = feed.name if feed is not None else settings.feed
+        self.pipeline: IngestPipeline | None = (
+            IngestPipeline(
+                self.store,
+                clock,
+                spill_dir=settings.data_dir / "spill",
+                batch_size=settings.ingest_batch_size,
+                flush_interval=settings.ingest_flush_interval,
+                queue_capacity=settings.ingest_queue_capacity,
+                memory_bound=settings.ingest_memory_bound,
+                on_written=metrics.ingest_hook(feed_name) if metrics is not None else None,
+            )
+            if ingest
+            else None
+        )
+        self.pump: MarketDataPump | None = None
+        if feed is not None:
+            self.pump = MarketDataPump(feed, self.prices, self.pipeline, feed_symbols(settings))
+        self.service = MarketDataService(self.store, self.prices, settings.symbols)
+        if self.pump is not None:
+            self.service.add_status_source(self.pump.feed.name, self.pump.status)
+        if metrics is not None:
+            if self.pump is not None:
+                metrics.watch_feed(self.pump.status)
+            if self.pipeline is not None:
+                metrics.watch_ingest(self.pipeline.status)
+
+    async def start(self) -> None:
+        await self.store.start()
+        if self.pipeline is not None:
+            await self.pipeline.start()
+        if self.pump is not None:
+            await self.pump.start()
+        log.info(
+            "market data started",
+            feed=self.pump.feed.name if self.pump else None,
+            tick_store=type(self.store).__name__,
+        )
+
+    async def stop(self) -> None:
+        if self.pump is not None:
+            await self.pump.stop()
+        if self.pipeline is not None:
+            await self.pipeline.stop()
+        await self.store.close()
+
+    async def check_store(self) -> dict[str, Any]:
+        return await self.store.health()
