@@ -34,7 +34,11 @@ from typing import Any, Final, TypeVar
 import asyncpg
 import numpy as np
 import pandas as pd
-import questdb
+
+try:
+    import questdb
+except ImportError:  # the optional "questdb" extra is not installed
+    questdb = None  # type: ignore[assignment]
 
 from trademk.domain.market import NANOS_PER_SECOND, Bar, Tick
 from trademk.storage.ticks.common import (
@@ -61,12 +65,19 @@ _T = TypeVar("_T")
 _DAY_NS: Final = 86_400 * NANOS_PER_SECOND
 _NULL_SEQ_KEY: Final = 9_223_372_036_854_775_807
 _SYMBOL_COLUMNS: Final = ["symbol", "exchange", "kind"]
-_UNREACHABLE_CODES: Final = frozenset(
-    {
-        questdb.QuestDBErrorCode.SocketError,
-        questdb.QuestDBErrorCode.CouldNotResolveAddr,
-        questdb.QuestDBErrorCode.ConnectTimeout,
-    }
+_UNREACHABLE_CODES: Final = (
+    frozenset(
+        {
+            questdb.QuestDBErrorCode.SocketError,
+            questdb.QuestDBErrorCode.CouldNotResolveAddr,
+            questdb.QuestDBErrorCode.ConnectTimeout,
+        }
+    )
+    if questdb is not None
+    else frozenset()
+)
+MISSING_CLIENT: Final = (
+    "the QuestDB tick store needs the official questdb client: pip install 'trademk[questdb]'"
 )
 # Columns 0-11 are TICK_COLUMNS; the trailing two exist only for ORDER BY.
 _SELECT_LIST: Final = (
@@ -139,6 +150,8 @@ class QuestDBTickStore:
         visibility_timeout: float = 10.0,
         max_pool_size: int = 4,
     ) -> None:
+        if questdb is None:
+            raise RuntimeError(MISSING_CLIENT)
         self._host = host
         self._http_port = http_port
         self._pg = {
