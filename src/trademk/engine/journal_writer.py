@@ -41,6 +41,8 @@ class TradingJournal(Protocol):
 
     async def client_order_ids(self) -> set[str]: ...
 
+    async def claim(self, order: Order) -> bool: ...
+
 
 class JournalWriter:
     """Queues and writes; one background task does the I/O."""

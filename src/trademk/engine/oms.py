@@ -130,6 +130,7 @@ class OrderManager:
         clock: Clock,
         asset_classes: Mapping[str, AssetClass],
         events: EventSink | None = None,
+        claim_orders: bool = False,
     ) -> None:
         self.venue = venue
         self.risk = risk
@@ -138,6 +139,9 @@ class OrderManager:
         self.clock = clock
         self.asset_classes = asset_classes
         self._events: EventSink = events or _NoSink()
+        # With several execution processes, a signal may reach two of them; the
+        # journal's unique client_order_id decides which one trades it.
+        self.claim_orders = claim_orders
         # Open (or in-flight) orders, and a bounded memory of recently finished ones
         # so late venue events and repeated submits still find their order.
         self._open: dict[str, Order] = {}
@@ -147,14 +151,14 @@ class OrderManager:
         self._events_task: asyncio.Task[None] | None = None
         self._fill_listeners: list[Callable[[Order, OrderFilled], None]] = []
         # Ids of orders from earlier runs: a resubmitted id is answered from the journal.
-        self._previous_ids: set[str] = set()
+        self._known_ids: set[str] = set()
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> None:
         """Load open orders from the journal and start applying venue events."""
         for order in await self.journal.journal.open_orders():
             self._open[order.client_order_id] = order
-        self._previous_ids = await self.journal.journal.client_order_ids()
+        self._known_ids = await self.journal.journal.client_order_ids()
         self._events_task = asyncio.create_task(self._consume_events(), name="oms-events")
         self.lifecycle.to(ComponentState.RUNNING)
 
@@ -213,12 +217,15 @@ class OrderManager:
     async def submit(self, request: OrderRequest) -> Order:
         """Risk-check and send one request; idempotent by ``client_order_id``."""
         known = self.order(request.client_order_id)
-        if known is None and request.client_order_id in self._previous_ids:
+        if known is None and request.client_order_id in self._known_ids:
             known = await self.journal.journal.order(request.client_order_id)
         if known is not None:
             return known
         order = self.build_order(request)
-        self._previous_ids.add(order.client_order_id)
+        if self.claim_orders and not await self.journal.journal.claim(order):
+            stored = await self.journal.journal.order(order.client_order_id)
+            return stored if stored is not None else order
+        self._known_ids.add(order.client_order_id)
         self._open[order.client_order_id] = order
         verdict = self.risk.check(order)
         now = self.clock.now_ns()

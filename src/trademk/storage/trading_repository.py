@@ -209,6 +209,21 @@ class TradingRepository:
         statuses = [str(s) for s in OPEN_STATUSES]
         return await self._orders(select(OrderRecord).where(OrderRecord.status.in_(statuses)))
 
+    async def claim(self, order: Order) -> bool:
+        """Insert ``order`` unless its client_order_id is stored; True if this call stored it.
+
+        Several execution workers may take the same signal (a redelivery after a
+        worker stalled); the unique client_order_id lets exactly one of them go on.
+        """
+        async with transaction(self.sessions) as session:
+            inserted = await session.execute(
+                self._insert(OrderRecord)
+                .values(**_order_values(order))
+                .on_conflict_do_nothing(index_elements=["client_order_id"])
+                .returning(OrderRecord.client_order_id)
+            )
+            return inserted.first() is not None
+
     async def client_order_ids(self) -> set[str]:
         """Every client_order_id ever stored (the OMS's idempotency memory across restarts)."""
         async with self.sessions() as session:

@@ -1,0 +1,1 @@
+"""Integration tests of the Redis Streams messaging on the real Redis (and PostgreSQL)."""
