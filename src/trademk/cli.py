@@ -76,9 +76,7 @@ def run(
     ] = None,
 ) -> None:
     """Run the whole platform in one process: API, feeds, ingestion, trading."""
-    import uvicorn
-
-    from trademk.api.app import create_app
+    from trademk.wiring.processes import serve_api
 
     settings = _settings(host=host, port=port, feed=feed)
     base = f"http://{settings.host}:{settings.port}"
@@ -90,17 +88,7 @@ def run(
     out.print(f"  API docs {base}/docs")
     out.print(f"  Health   {base}/api/health")
     announce_first_admin(settings, out)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-        )
-    )
-    server.run()
+    asyncio.run(serve_api(settings))
 
 
 @app.command()
@@ -117,6 +105,28 @@ def ingest(
     asyncio.run(run_ingest(settings))
 
 
+WORKER_ROLES = ("ingest", "execution")
+
+
+@app.command()
+def worker(
+    role: Annotated[str, typer.Option(help="What this process does: ingest or execution.")],
+) -> None:
+    """Run one part of the platform as its own process (needs Redis and shared storage)."""
+    from trademk.wiring.processes import (
+        require_shared_storage,
+        run_execution_worker,
+        run_ingest,
+    )
+
+    if role not in WORKER_ROLES:
+        raise ConfigError(f"unknown worker role {role!r}: use one of {', '.join(WORKER_ROLES)}")
+    settings = _settings()
+    require_shared_storage(settings, role)
+    out.print(f"trademk worker ({role}) starting")
+    asyncio.run(run_ingest(settings) if role == "ingest" else run_execution_worker(settings))
+
+
 def main() -> None:
     """Console entry point: clear messages and exit codes instead of tracebacks."""
     try:
@@ -125,4 +135,4 @@ def main() -> None:
         typer.echo(f"error: {err}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(0)  # Ctrl-C is how a user stops `trademk run`: a clean stop, not a failure

@@ -90,6 +90,7 @@ class Settings(BaseSettings):
 
     database_url: str | None = None
     redis_url: str | None = None
+    redis_namespace: str = Field(default="trademk", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     questdb_url: str | None = None
     tickstore_url: str | None = None
 

@@ -24,6 +24,8 @@ from trademk.engine.bus import InProcessBus, MessageBus
 from trademk.engine.clock import Clock, LiveClock, utc_now
 from trademk.engine.signal_queue import InProcessSignalQueue, SignalQueue
 from trademk.engine.trading import TradingCore
+from trademk.messaging.redis_bus import RedisEventBus
+from trademk.messaging.redis_signals import RedisSignalQueue
 from trademk.observability.health import HealthService
 from trademk.observability.metrics import Metrics
 from trademk.security.services import SecurityServices
@@ -74,6 +76,19 @@ class Platform:
         self.calendar = NyseCalendar(utc_now(self.clock).date())
         self.bus: MessageBus = InProcessBus()
         self.signals: SignalQueue = InProcessSignalQueue()
+        self._redis_bus: RedisEventBus | None = None
+        if self.redis is not None:
+            # Orders, fills, positions, alerts and strategy events cross processes;
+            # ticks and bars stay in the process that receives the feed.
+            namespace = settings.redis_namespace
+            self._redis_bus = RedisEventBus(
+                self.redis,
+                InProcessBus(),
+                prefix=f"{namespace}:events",
+                forward=lambda topic: ":" not in topic,
+            )
+            self.bus = self._redis_bus
+            self.signals = RedisSignalQueue(self.redis, stream=f"{namespace}:signals")
         self.metrics = Metrics()
         self.market = MarketDataStack(
             settings, self.clock, self.calendar, run_feed=run_feed, metrics=self.metrics
@@ -130,6 +145,9 @@ class Platform:
 
     async def _start_market(self) -> None:
         """Market data needs no app database: it runs even while that is down."""
+        if self._redis_bus is not None:
+            await self._redis_bus.start()
+            self._stack.push_async_callback(self._redis_bus.stop)
         await self.market.start()
         self._stack.push_async_callback(self.market.stop)
 

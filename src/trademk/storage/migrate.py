@@ -7,6 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -35,9 +36,20 @@ def _downgrade_on(connection: Connection, revision: str) -> None:
     command.downgrade(config, revision)
 
 
+# Any fixed number: processes starting together take turns migrating PostgreSQL.
+_MIGRATION_LOCK = 7_414_730_211
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Upgrade the database behind ``engine`` to ``revision`` (default: head)."""
+    """Upgrade the database behind ``engine`` to ``revision`` (default: head).
+
+    On PostgreSQL a transaction-scoped advisory lock serialises processes that
+    start at the same time (an API and its workers), so each sees a finished
+    schema instead of racing to create it.
+    """
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         await conn.run_sync(_upgrade_on, revision)
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trademk.domain.market import AssetClass
@@ -101,8 +102,20 @@ async def seed_config(session: AsyncSession, scope: str, defaults: Iterable[Conf
 async def seed_defaults(
     sessions: async_sessionmaker[AsyncSession], crypto: Iterable[str], stocks: Iterable[str]
 ) -> dict[str, int]:
-    """Seed everything the platform needs to start; safe to run on every start."""
-    async with transaction(sessions) as session:
-        symbols = await seed_symbols(session, universe(crypto, stocks))
-        risk = await seed_config(session, RISK_SCOPE, RISK_DEFAULTS)
+    """Seed everything the platform needs to start; safe to run on every start.
+
+    Two processes seeding at once may collide on a unique key; the loser's
+    second pass finds the rows there and adds nothing.
+    """
+    instruments = universe(crypto, stocks)
+    for attempt in range(2):
+        try:
+            async with transaction(sessions) as session:
+                symbols = await seed_symbols(session, instruments)
+                risk = await seed_config(session, RISK_SCOPE, RISK_DEFAULTS)
+        except IntegrityError:
+            if attempt:
+                raise
+            continue
+        break
     return {"symbols": symbols, "risk_limits": risk}

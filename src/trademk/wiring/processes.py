@@ -8,7 +8,7 @@ import signal
 
 import structlog
 
-from trademk.config import Settings
+from trademk.config import ConfigError, Settings
 from trademk.domain.calendar import NyseCalendar
 from trademk.engine.clock import LiveClock, utc_now
 from trademk.wiring.market import MarketDataStack
@@ -55,3 +55,72 @@ async def _report(stack: MarketDataStack, every: float) -> None:
             pending=pipeline.get("pending"),
             lag_p99_s=pipeline.get("lag_p99_s"),
         )
+
+
+def require_shared_storage(settings: Settings, role: str) -> None:
+    """Worker processes share state: refuse the embedded, single-process defaults."""
+    problems = []
+    if not settings.redis_url:
+        problems.append("REDIS_URL is not set (workers exchange signals and events over Redis)")
+    if role == "execution" and settings.app_database_url.startswith("sqlite"):
+        problems.append(
+            "DATABASE_URL is SQLite (execution workers share orders through PostgreSQL)"
+        )
+    if settings.tick_store_url.startswith("duckdb"):
+        problems.append(
+            "TICKSTORE_URL is DuckDB, which admits one writing process per file "
+            "(use postgresql://... or questdb://...)"
+        )
+    if problems:
+        raise ConfigError(
+            f"`trademk worker --role {role}` runs next to other processes and needs shared "
+            "storage:\n  - "
+            + "\n  - ".join(problems)
+            + "\nFor one process on embedded storage use `trademk run`."
+        )
+
+
+async def run_execution_worker(settings: Settings) -> None:
+    """Take signals from the Redis stream and execute them; no HTTP server."""
+    from trademk.runtime import Platform
+
+    platform = Platform(settings)
+    await platform.start()
+    try:
+        await wait_for_shutdown()
+    finally:
+        await platform.stop()
+
+
+async def serve_api(settings: Settings) -> None:
+    """Start the platform, then serve its API until Ctrl-C.
+
+    Starting the platform before the server means a startup failure (a tick
+    store held by another process, a broker refusing the credentials) ends
+    the command with a clear message instead of a server traceback.
+    """
+    import uvicorn
+
+    from trademk.api.app import create_app
+    from trademk.runtime import Platform
+    from trademk.storage.ticks import TickStoreError
+
+    platform = Platform(settings)
+    try:
+        await platform.start()
+    except (TickStoreError, OSError) as err:
+        raise ConfigError(f"cannot start the platform: {err}") from None
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(platform=platform),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+    )
+    try:
+        await server.serve()
+    finally:
+        await platform.stop()

@@ -82,7 +82,16 @@ async def build_trading_core(
         asset_classes=classes,
         open_orders=lambda: holder["oms"].open_orders(),
     )
-    oms = OrderManager(venue, risk, portfolio, journal, clock, classes, events=bus)
+    oms = OrderManager(
+        venue,
+        risk,
+        portfolio,
+        journal,
+        clock,
+        classes,
+        events=bus,
+        claim_orders=settings.redis_url is not None,
+    )
     holder["oms"] = oms
     return TradingCore(
         oms=oms,

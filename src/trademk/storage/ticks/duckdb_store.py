@@ -42,7 +42,7 @@ from trademk.storage.ticks.common import (
     ord_blocks_needed,
     tick_from_row,
 )
-from trademk.storage.ticks.errors import TickStoreNotStartedError
+from trademk.storage.ticks.errors import TickStoreNotStartedError, TickStoreUnavailableError
 
 _T = TypeVar("_T")
 
@@ -227,7 +227,16 @@ class DuckDBTickStore:
     def _open(self) -> None:
         if self._path != MEMORY:
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(self._path)
+        try:
+            con = duckdb.connect(self._path)
+        except duckdb.IOException as err:
+            if "lock" not in str(err).lower():
+                raise
+            raise TickStoreUnavailableError(
+                f"the DuckDB tick store {self._path} is open in another process "
+                "(DuckDB admits one writing process per file): stop that process, "
+                "use another DATA_DIR, or use a PostgreSQL/QuestDB TICKSTORE_URL"
+            ) from None
         try:
             con.execute(f"SET checkpoint_threshold = '{self._checkpoint_threshold}'")
             con.execute(
