@@ -245,7 +245,7 @@ class FakeBinanceServer:
         """Poll ``predicate`` until it holds; TimeoutError after ``within`` seconds."""
         async with asyncio.timeout(within):
             # Polling: predicates look at arbitrary state that signals no change events.
-            while not predicate():  # noqa: ASYNC110
+            while not predicate():
                 await asyncio.sleep(0.005)
 
     # -- internals ----------------------------------------------------------

@@ -95,6 +95,13 @@ class InMemoryJournal:
         """Ids of every saved order."""
         return set(self._orders)
 
+    async def claim(self, order: Order) -> bool:
+        """Store ``order`` unless its id is known (one backtest process: always the first)."""
+        if order.client_order_id in self._orders:
+            return False
+        self._orders[order.client_order_id] = order
+        return True
+
 
 def bar_close_times(ts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """When each bar closes: 1 ns before the next bar opens (the last bar lasts the

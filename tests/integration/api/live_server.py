@@ -182,5 +182,5 @@ async def subscribe(ws: ClientConnection, *channels: str) -> dict[str, Any]:
 async def wait_until(predicate: Callable[[], bool], within: float = 10.0) -> None:
     """Poll ``predicate`` (server-side state has no event to await) until it holds."""
     async with asyncio.timeout(within):
-        while not predicate():  # noqa: ASYNC110
+        while not predicate():
             await asyncio.sleep(0.001)

@@ -107,7 +107,7 @@ async def wait_until(condition: Callable[[], bool], what: str) -> None:
     """Poll state the fake exposes no event for, for at most 5 s."""
     try:
         async with asyncio.timeout(5.0):
-            while not condition():  # noqa: ASYNC110 - the fake's state has no event to await
+            while not condition():
                 await asyncio.sleep(0.01)
     except TimeoutError:
         raise AssertionError(f"timed out waiting for {what}") from None

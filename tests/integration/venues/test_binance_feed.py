@@ -54,7 +54,7 @@ class Consumer:
 async def wait_until(predicate: Callable[[], bool], within: float = 5.0) -> None:
     async with asyncio.timeout(within):
         # Polling: feed status and tick lists signal no change events.
-        while not predicate():  # noqa: ASYNC110
+        while not predicate():
             await asyncio.sleep(0.005)
 
 
