@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import tempfile
 import time
@@ -112,6 +113,54 @@ async def measure_in_process(orders: int, warmup: int) -> list[int]:
         return latencies
 
 
+async def measure_through_redis(orders: int, warmup: int, redis_url: str) -> list[int]:
+    """The same chain with the signal travelling XADD → XREADGROUP → handler → XACK."""
+    import redis.asyncio as aioredis
+
+    from trademk.messaging.redis_signals import RedisSignalQueue
+
+    client = aioredis.from_url(redis_url)
+    stream = f"bench:{uuid.uuid4().hex}"
+    queue = RedisSignalQueue(client, stream=stream, block_ms=50)
+    with tempfile.TemporaryDirectory() as tmp:
+        prices, oms, journal = await build_chain(Path(tmp))
+        filled = asyncio.Event()
+        stamp: list[int] = [0]
+
+        def on_fill(_order: Order, _event: OrderFilled) -> None:
+            stamp[0] = time.perf_counter_ns()
+            filled.set()
+
+        async def execute(request: OrderRequest) -> None:
+            await oms.submit(request)
+
+        oms.on_fill(on_fill)
+        consumer = asyncio.create_task(queue.consume(execute))
+        latencies: list[int] = []
+        try:
+            for i in range(orders + warmup):
+                filled.clear()
+                start = time.perf_counter_ns()
+                prices.update(quote(i, time.time_ns()))
+                side = OrderSide.BUY if i % 2 == 0 else OrderSide.SELL
+                await queue.put(
+                    OrderRequest(f"r-{uuid.uuid4().hex}", SYMBOL, side, Decimal("0.001"))
+                )
+                await filled.wait()
+                if i >= warmup:
+                    latencies.append(stamp[0] - start)
+        finally:
+            await queue.stop()
+            consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await consumer
+            await client.delete(stream, f"{stream}:dead")
+            await client.aclose()
+            await oms.stop()
+            await journal.stop()
+        return latencies
+
+
 def report(title: str, latencies: list[int]) -> None:
     values = percentiles([value / 1000 for value in latencies], (50, 90, 99))
     figures = " ".join(f"{k}={v:.1f}µs" for k, v in values.items() if v is not None)
@@ -122,9 +171,13 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=20_000)
     parser.add_argument("--warmup", type=int, default=1_000)
+    parser.add_argument("--redis", help="also measure through a Redis Stream at this URL")
     args = parser.parse_args()
     print(describe_machine().describe())
     report("in-process tick → fill → position", await measure_in_process(args.orders, args.warmup))
+    if args.redis:
+        latencies = await measure_through_redis(args.orders, args.warmup, args.redis)
+        report("through Redis tick → fill → position", latencies)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Select, select
+from sqlalchemy import Table as SATable
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,7 +29,7 @@ from trademk.domain.orders import OPEN_STATUSES, Order, OrderStatus, OrderType, 
 from trademk.domain.position import Position
 from trademk.engine.clock import datetime_to_ns, ns_to_datetime
 from trademk.storage.database import transaction
-from trademk.storage.models import FillRecord, OrderRecord, PositionRecord
+from trademk.storage.models import Base, FillRecord, OrderRecord, PositionRecord
 
 _CLOSING_EVENTS = {
     OrderStatus.CANCELED: OrderCanceled,
@@ -64,6 +66,45 @@ def _order_values(order: Order) -> dict[str, object]:
         "filled_at": _dt(order.last_fill_ns) if order.status is OrderStatus.FILLED else None,
         "cancelled_at": _dt(order.canceled_ns),
         "created_at": ns_to_datetime(order.created_ns),
+    }
+
+
+def _table(model: type[Base]) -> SATable:
+    """The Core table behind a mapped class (for executemany upserts)."""
+    table = model.__table__
+    assert isinstance(table, SATable)
+    return table
+
+
+def _fill_values(fill: Fill) -> dict[str, object]:
+    return {
+        "client_order_id": fill.client_order_id,
+        "venue_order_id": fill.venue_order_id,
+        "trade_id": fill.trade_id,
+        "venue": fill.venue,
+        "symbol": fill.symbol,
+        "side": str(fill.side),
+        "qty": fill.qty,
+        "price": fill.price,
+        "fee": fill.fee,
+        "liquidity": fill.liquidity,
+        "strategy_id": fill.strategy_id,
+        "ts": ns_to_datetime(fill.ts_ns),
+    }
+
+
+def _position_values(position: Position) -> dict[str, object]:
+    return {
+        "symbol": position.symbol,
+        "venue": position.venue,
+        "qty": position.qty,
+        "avg_price": position.avg_price,
+        "realized_pnl": position.realized_pnl,
+        "unrealized_pnl": position.unrealized_pnl,
+        "last_price": position.last_price,
+        "market_value": position.market_value,
+        "cost_basis": position.cost_basis,
+        "last_price_updated": _dt(position.updated_ns),
     }
 
 
@@ -138,54 +179,36 @@ class TradingRepository:
         fills: Iterable[Fill] = (),
         positions: Iterable[Position] = (),
     ) -> None:
-        """Write orders (latest state), new fills and positions in one transaction."""
+        """Write orders (latest state), new fills and positions in one transaction.
+
+        One statement per table with many rows: the write-behind journal calls
+        this with whatever accumulated, so the cost is per round, not per row.
+        """
+        order_rows = [_order_values(order) for order in orders]
+        fill_rows = [_fill_values(fill) for fill in fills]
+        position_rows = [_position_values(position) for position in positions]
         async with transaction(self.sessions) as session:
-            for order in orders:
-                values = _order_values(order)
-                stmt = self._insert(OrderRecord).values(**values)
-                updates = {k: v for k, v in values.items() if k not in _ORDER_IDENTITY}
+            if order_rows:
                 await session.execute(
-                    stmt.on_conflict_do_update(index_elements=["client_order_id"], set_=updates)
+                    self._upsert(OrderRecord, ("client_order_id",), _ORDER_IDENTITY), order_rows
                 )
-            for fill in fills:
+            if fill_rows:
+                stmt = self._insert(_table(FillRecord))
                 await session.execute(
-                    self._insert(FillRecord)
-                    .values(
-                        client_order_id=fill.client_order_id,
-                        venue_order_id=fill.venue_order_id,
-                        trade_id=fill.trade_id,
-                        venue=fill.venue,
-                        symbol=fill.symbol,
-                        side=str(fill.side),
-                        qty=fill.qty,
-                        price=fill.price,
-                        fee=fill.fee,
-                        liquidity=fill.liquidity,
-                        strategy_id=fill.strategy_id,
-                        ts=ns_to_datetime(fill.ts_ns),
-                    )
-                    .on_conflict_do_nothing(index_elements=["venue", "trade_id"])
+                    stmt.on_conflict_do_nothing(index_elements=["venue", "trade_id"]), fill_rows
                 )
-            for position in positions:
-                values = {
-                    "symbol": position.symbol,
-                    "venue": position.venue,
-                    "qty": position.qty,
-                    "avg_price": position.avg_price,
-                    "realized_pnl": position.realized_pnl,
-                    "unrealized_pnl": position.unrealized_pnl,
-                    "last_price": position.last_price,
-                    "market_value": position.market_value,
-                    "cost_basis": position.cost_basis,
-                    "last_price_updated": _dt(position.updated_ns),
-                }
-                stmt = self._insert(PositionRecord).values(**values)
+            if position_rows:
                 await session.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=["symbol", "venue"],
-                        set_={k: v for k, v in values.items() if k not in ("symbol", "venue")},
-                    )
+                    self._upsert(PositionRecord, ("symbol", "venue"), frozenset()), position_rows
                 )
+
+    def _upsert(self, model: type[Base], keys: tuple[str, ...], keep: frozenset[str]) -> Any:
+        """INSERT ... ON CONFLICT (keys) DO UPDATE every column but the keys and ``keep``."""
+        table = _table(model)
+        stmt = self._insert(table)
+        fixed = {*keys, *keep, "id", "created_at", "updated_at"}
+        updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in fixed}
+        return stmt.on_conflict_do_update(index_elements=list(keys), set_=updates)
 
     async def _orders(self, query: Select[OrderRecord]) -> list[Order]:
         async with self.sessions() as session:
