@@ -40,8 +40,15 @@ pytest: $(VENV)/.installed-dev
 
 test: lint typecheck pytest
 
+# Speed figures for docs/BENCHMARKS.md (never part of `make test`). Needs the
+# PostgreSQL and Redis that the tests use (TEST_POSTGRES_URL, TEST_REDIS_URL).
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 bench: $(VENV)/.installed-bench
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/ingest.py --backend all
+	$(BIN)/python benchmarks/tickstore_write.py --repeat 3
+	$(BIN)/python benchmarks/latency.py --redis $(TEST_REDIS_URL)
+	$(BIN)/python benchmarks/redis_hop.py
+	$(BIN)/python benchmarks/backtest.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
