@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench clean web
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,22 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 	$(PIP) install --quiet -e '.[dev,bench]'
 	touch $@ $(VENV)/.installed-run $(VENV)/.installed-dev
 
-run: $(VENV)/.installed-run
+# The dashboard (web/) is built into src/trademk/web/dist by esbuild, from npm packages
+# pinned in web/package-lock.json; rebuilt only when its sources change.
+WEB_DIST := src/trademk/web/dist
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) web/build.mjs
+
+web/node_modules/.installed: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+$(WEB_DIST)/.built: web/node_modules/.installed $(WEB_SOURCES)
+	cd web && npm run build
+	touch $@
+
+web: $(WEB_DIST)/.built
+
+run: web $(VENV)/.installed-run
 	$(BIN)/trademk migrate
 	exec $(BIN)/trademk run
 
@@ -35,10 +50,10 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-pytest: $(VENV)/.installed-dev
+pytest: web $(VENV)/.installed-dev
 	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+test: web lint typecheck pytest
 
 # Speed figures for docs/BENCHMARKS.md (never part of `make test`). Needs the
 # PostgreSQL and Redis that the tests use (TEST_POSTGRES_URL, TEST_REDIS_URL).
@@ -51,4 +66,4 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/backtest.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache web/node_modules $(WEB_DIST)

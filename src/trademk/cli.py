@@ -11,6 +11,7 @@ from rich.console import Console
 from sqlalchemy.exc import DBAPIError
 
 from trademk import __version__
+from trademk.cli_backtest import register_backtest_commands
 from trademk.cli_users import announce_first_admin, user_app
 from trademk.config import ConfigError, Settings, load_settings
 from trademk.observability.logging import configure_logging
@@ -23,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(user_app, name="user")
+register_backtest_commands(app)
 out = Console()
 
 
@@ -84,6 +86,7 @@ def run(
         f"[bold]Trademk {__version__}[/bold] starting "
         f"(feed: {settings.feed}, broker: {settings.broker})"
     )
+    out.print(f"  Dashboard {base}/app")
     out.print(f"  API      {base}/api")
     out.print(f"  API docs {base}/docs")
     out.print(f"  Health   {base}/api/health")

@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     replay_source: str | None = None
     replay_speed: float = Field(default=1.0, ge=0)
 
+    default_strategies: bool = True
+
     paper_starting_cash: Decimal = Field(default=Decimal("100000"), gt=0)
     paper_fee_bps: Decimal = Field(default=Decimal("1"), ge=0)
     paper_slippage_bps: Decimal = Field(default=Decimal("0"), ge=0)

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from trademk import __version__
+from trademk.backtest.jobs import BacktestJobRunner
 from trademk.config import Settings
 from trademk.domain.calendar import NyseCalendar
 from trademk.engine.bus import InProcessBus, MessageBus
@@ -36,6 +37,7 @@ from trademk.storage.trading_repository import TradingRepository
 from trademk.venues.reconnect import ExponentialBackoff
 from trademk.wiring.live import LiveServices
 from trademk.wiring.market import MarketDataStack
+from trademk.wiring.strategies import StrategyService, build_strategy_service
 from trademk.wiring.trading import build_trading_core
 
 log = structlog.get_logger(__name__)
@@ -94,10 +96,14 @@ class Platform:
             settings, self.clock, self.calendar, run_feed=run_feed, metrics=self.metrics
         )
         self.market_data = self.market.service
+        self.backtests = BacktestJobRunner(
+            settings.data_dir, self.clock, self.market.store, known_symbol=self.market_data.known
+        )
         self.ingest = self.market.pipeline
         self.risk_limits = RiskLimitsRepository(self.sessions)
         self.run_trading = run_trading
         self.trading: TradingCore | None = None
+        self.strategies: StrategyService | None = None
         self.metrics.watch_trading(lambda: self.trading)
         self.live = LiveServices(
             self.clock, self.bus, self.market.prices, self.sessions, lambda: self.trading
@@ -172,6 +178,24 @@ class Platform:
         self._stack.push_async_callback(trading.stop)
         self.trading = trading
         self.health.add_component("trading", trading.status)
+        await self._start_strategies(trading)
+
+    async def _start_strategies(self, trading: TradingCore) -> None:
+        """The strategy runtime, after the trading core it sends orders through."""
+        strategies = build_strategy_service(
+            self.settings,
+            self.clock,
+            self.sessions,
+            trading,
+            self.market_data.known,
+            self.bus,
+            history=self.market.store,
+            metrics=self.metrics,
+        )
+        self._stack.push_async_callback(strategies.stop)
+        await strategies.start()
+        self.strategies = strategies
+        self.health.add_component("strategies", strategies.runner.status)
 
     async def start(self) -> None:
         """Start every component.
@@ -183,6 +207,8 @@ class Platform:
             return
         try:
             await self._start_market()
+            await self.backtests.start()
+            self._stack.push_async_callback(self.backtests.stop)
             try:
                 await self.prepare_database()
             except (OSError, DBAPIError) as err:
@@ -205,6 +231,7 @@ class Platform:
                 await self._database_retry
         await self._stack.aclose()
         self.trading = None
+        self.strategies = None
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()

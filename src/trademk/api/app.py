@@ -18,10 +18,13 @@ from trademk.api.routes import (
     api_keys,
     audit,
     auth,
+    backtests,
+    dashboard,
     health,
     market_data,
     metrics,
     risk,
+    strategies,
     trading,
     users,
     ws,
@@ -78,7 +81,10 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         trading.router,
         risk.router,
         alerts.router,
+        strategies.router,
+        backtests.router,
         ws.router,
+        dashboard.router,
     ):
         app.include_router(router)
     return app

@@ -6,9 +6,9 @@ module that is not imported below is invisible to them.
 
 from __future__ import annotations
 
-from trademk.storage import alert_models, auth_models, models
+from trademk.storage import alert_models, auth_models, models, strategy_models
 from trademk.storage.models import Base
 
-MODEL_MODULES = (models, auth_models, alert_models)
+MODEL_MODULES = (models, auth_models, alert_models, strategy_models)
 
 metadata = Base.metadata

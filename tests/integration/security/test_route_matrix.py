@@ -203,6 +203,8 @@ def test_only_the_intended_routes_are_public() -> None:
         "/api/v1/auth/login",
         "/api/v1/auth/refresh",
         "/metrics",  # Prometheus scrapes without credentials, like the health probes
+        "/app",  # the dashboard's page and static assets; it logs in to call the API
+        "/app/{path}",
     }
 
 
