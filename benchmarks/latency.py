@@ -1,14 +1,19 @@
 """Tick-to-position latency through the real trading chain.
 
 tick in → strategy decision → risk check → paper venue fill → OMS applies the
-fill → position updated. In-process the chain is plain calls plus one asyncio
-queue hop (venue events → OMS); journaling to SQLite happens write-behind on
-the same event loop, as in production.
+fill → position updated. In-process the chain is plain calls (the OMS applies
+the paper venue's answer inside ``submit``); journaling to SQLite happens
+write-behind on the same event loop, as in production, and gets the loop
+between ticks.
 
     .venv/bin/python benchmarks/latency.py --orders 20000
+    .venv/bin/python benchmarks/latency.py --orders 5000 --json out.json --gc-freeze
 
 With ``--redis`` the signal also travels through a Redis Stream consumer group
-(XADD → XREADGROUP → handler → XACK) before the OMS sees it.
+(XADD → XREADGROUP → handler → XACK) before the OMS sees it. ``--gc-freeze``
+moves everything allocated at start-up out of the garbage collector's reach
+(``gc.freeze()``), as a runtime could after wiring; ``--json`` also writes the
+figures to a file.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
+import json
 import sys
 import tempfile
 import time
@@ -40,7 +47,7 @@ from trademk.storage.trading_repository import TradingRepository
 from trademk.venues.paper import BpsFee, PaperVenue
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import describe_machine, percentiles
+from common import describe_machine, json_ready, percentiles
 
 SYMBOL = "BTCUSDT"
 GENEROUS = RiskLimits.from_mapping(
@@ -98,15 +105,20 @@ async def measure_in_process(orders: int, warmup: int) -> list[int]:
 
         oms.on_fill(on_fill)
         latencies: list[int] = []
+        run = uuid.uuid4().hex[:12]
         for i in range(orders + warmup):
             filled.clear()
             start = time.perf_counter_ns()
             prices.update(quote(i, time.time_ns()))
             side = OrderSide.BUY if i % 2 == 0 else OrderSide.SELL
-            await oms.submit(OrderRequest(f"b-{uuid.uuid4().hex}", SYMBOL, side, Decimal("0.001")))
+            # Deterministic ids, as the StrategyRunner gives them (no uuid4 per order).
+            await oms.submit(OrderRequest(f"b-{run}-{i}", SYMBOL, side, Decimal("0.001")))
             await filled.wait()
             if i >= warmup:
                 latencies.append(stamp[0] - start)
+            # The chain may finish without yielding; give the loop (the write-behind
+            # journal) its turn between ticks, as a live feed's network waits would.
+            await asyncio.sleep(0)
         await journal.flush()
         await oms.stop()
         await journal.stop()
@@ -137,15 +149,14 @@ async def measure_through_redis(orders: int, warmup: int, redis_url: str) -> lis
         oms.on_fill(on_fill)
         consumer = asyncio.create_task(queue.consume(execute))
         latencies: list[int] = []
+        run = uuid.uuid4().hex[:12]
         try:
             for i in range(orders + warmup):
                 filled.clear()
                 start = time.perf_counter_ns()
                 prices.update(quote(i, time.time_ns()))
                 side = OrderSide.BUY if i % 2 == 0 else OrderSide.SELL
-                await queue.put(
-                    OrderRequest(f"r-{uuid.uuid4().hex}", SYMBOL, side, Decimal("0.001"))
-                )
+                await queue.put(OrderRequest(f"r-{run}-{i}", SYMBOL, side, Decimal("0.001")))
                 await filled.wait()
                 if i >= warmup:
                     latencies.append(stamp[0] - start)
@@ -161,10 +172,12 @@ async def measure_through_redis(orders: int, warmup: int, redis_url: str) -> lis
         return latencies
 
 
-def report(title: str, latencies: list[int]) -> None:
+def report(title: str, latencies: list[int]) -> dict[str, float | None]:
+    """Print one result line; returns its percentiles in microseconds."""
     values = percentiles([value / 1000 for value in latencies], (50, 90, 99))
     figures = " ".join(f"{k}={v:.1f}µs" for k, v in values.items() if v is not None)
     print(f"{title}: n={len(latencies)} {figures}")
+    return values
 
 
 async def main() -> None:
@@ -172,12 +185,23 @@ async def main() -> None:
     parser.add_argument("--orders", type=int, default=20_000)
     parser.add_argument("--warmup", type=int, default=1_000)
     parser.add_argument("--redis", help="also measure through a Redis Stream at this URL")
+    parser.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after start-up")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
     args = parser.parse_args()
-    print(describe_machine().describe())
-    report("in-process tick → fill → position", await measure_in_process(args.orders, args.warmup))
+    machine = describe_machine()
+    print(machine.describe())
+    if args.gc_freeze:
+        gc.freeze()  # the chain itself is built per run; this freezes the imports' heap
+    results: dict[str, object] = {"machine": machine.as_dict(), "gc_freeze": args.gc_freeze}
+    latencies = await measure_in_process(args.orders, args.warmup)
+    results["in_process_us"] = report("in-process tick → fill → position", latencies)
     if args.redis:
         latencies = await measure_through_redis(args.orders, args.warmup, args.redis)
-        report("through Redis tick → fill → position", latencies)
+        results["redis_us"] = report("through Redis tick → fill → position", latencies)
+    if args.json:
+        args.json.write_text(json.dumps(json_ready(results), indent=2) + "\n")
+    if args.gc_freeze:
+        gc.unfreeze()  # let extension objects be finalised at exit
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -221,6 +222,9 @@ class Platform:
             await self.stop()
             raise
         self.started = True
+        # Everything built so far lives as long as the process: keep it out of the
+        # collector's scans, which otherwise pause the trading path for tens of ms.
+        gc.freeze()
         log.info("platform started", feed=self.settings.feed, broker=self.settings.broker)
 
     async def stop(self) -> None:

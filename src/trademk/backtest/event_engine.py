@@ -292,11 +292,15 @@ class EventBacktest:
                 self._working[order.client_order_id] = order
 
     async def _settle(self, order: Order) -> None:
-        """Yield until the OMS has applied the venue's answer to ``order``."""
+        """Yield until the OMS has applied the venue's answer to ``order``.
+
+        The OMS applies the paper venue's answer to a submission before ``submit``
+        returns, so a new order is settled at once; a cancel's answer comes
+        through the venue's event stream, which the OMS task drains in one turn.
+        """
         for _ in range(_SETTLE_ROUNDS):
             if order.status not in (OrderStatus.SUBMITTED, OrderStatus.PENDING_CANCEL):
                 break
-            # The venue queued its answer; the OMS task applies all of it in one turn.
             await asyncio.sleep(0)
         else:
             raise RuntimeError(f"the venue never answered order {order.client_order_id}")

@@ -65,6 +65,8 @@ class Fill:
     liquidity: Liquidity | None = None
 
     def __post_init__(self) -> None:
+        if self._is_plainly_valid():
+            return
         for name in ("client_order_id", "venue_order_id", "trade_id", "symbol", "venue"):
             require_text(name, getattr(self, name))
         # Coerce "buy"/"sell" strings to the enum so equality checks downstream hold.
@@ -75,6 +77,33 @@ class Fill:
         require_timestamp_ns("fill ts_ns", self.ts_ns)
         if self.liquidity is not None and self.liquidity not in LIQUIDITY_VALUES:
             raise ValueError(f"liquidity must be 'maker', 'taker' or None, got {self.liquidity!r}")
+
+    def _is_plainly_valid(self) -> bool:
+        """The common case: every field already of its exact type and in range.
+
+        When this is False, ``__post_init__`` runs the full checks, which coerce a
+        text side or raise the precise error.
+        """
+        texts = (self.client_order_id, self.venue_order_id, self.trade_id, self.symbol, self.venue)
+        for text in texts:
+            if type(text) is not str or not text.strip():
+                return False
+        qty, price, fee, ts_ns = self.qty, self.price, self.fee, self.ts_ns
+        return (
+            type(self.side) is OrderSide
+            and type(qty) is Decimal
+            and qty.is_finite()
+            and qty > 0
+            and type(price) is Decimal
+            and price.is_finite()
+            and price > 0
+            and type(fee) is Decimal
+            and fee.is_finite()
+            and fee >= 0
+            and type(ts_ns) is int
+            and ts_ns >= 0
+            and (self.liquidity is None or self.liquidity in LIQUIDITY_VALUES)
+        )
 
     @property
     def signed_qty(self) -> Decimal:

@@ -24,8 +24,17 @@ class OrderEventBase:
     ts_ns: int
 
     def __post_init__(self) -> None:
-        require_text("client_order_id", self.client_order_id)
-        require_timestamp_ns("ts_ns", self.ts_ns)
+        client_order_id, ts_ns = self.client_order_id, self.ts_ns
+        # The common valid case in a few comparisons; anything else gets the full checks.
+        if (
+            type(client_order_id) is str
+            and client_order_id.strip()
+            and type(ts_ns) is int
+            and ts_ns >= 0
+        ):
+            return
+        require_text("client_order_id", client_order_id)
+        require_timestamp_ns("ts_ns", ts_ns)
 
 
 @dataclass(frozen=True, slots=True)

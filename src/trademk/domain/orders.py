@@ -109,6 +109,7 @@ ORDER_TRANSITIONS: Final[Mapping[OrderStatus, frozenset[OrderStatus]]] = Mapping
     }
 )
 """The only legal status changes; a status missing from a set is illegal."""
+_TRANSITIONS: Final[dict[OrderStatus, frozenset[OrderStatus]]] = dict(ORDER_TRANSITIONS)
 
 TERMINAL_STATUSES: Final = frozenset(s for s, nxt in ORDER_TRANSITIONS.items() if not nxt)
 """Statuses an order never leaves: DENIED, REJECTED, CANCELED, EXPIRED, FILLED."""
@@ -131,6 +132,7 @@ EVENT_STATUS: Final[Mapping[type[OrderEventBase], OrderStatus]] = MappingProxyTy
 )
 """The status each event leads to. ``OrderFilled`` is absent: it leads to FILLED
 when the cumulative quantity reaches the order quantity, else PARTIALLY_FILLED."""
+_EVENT_STATUS: Final[dict[type[OrderEventBase], OrderStatus]] = dict(EVENT_STATUS)
 
 # Which price fields each order type needs: (limit_price, stop_price).
 _PRICE_FIELDS: Final[Mapping[OrderType, tuple[bool, bool]]] = MappingProxyType(
@@ -214,15 +216,22 @@ class Order:
         self.client_order_id = require_text("client_order_id", client_order_id)
         self.symbol = require_text("symbol", symbol)
         self.venue = require_text("venue", venue)
-        self.side = OrderSide(side)
-        self.type = OrderType(type)
-        self.time_in_force = TimeInForce(time_in_force)
+        # Members pass as they are; anything else goes through the enum (and its error).
+        self.side = side if side.__class__ is OrderSide else OrderSide(side)
+        self.type = type if type.__class__ is OrderType else OrderType(type)
+        self.time_in_force = (
+            time_in_force if time_in_force.__class__ is TimeInForce else TimeInForce(time_in_force)
+        )
         self.qty = require_positive("qty", qty)
         needs_limit, needs_stop = _PRICE_FIELDS[self.type]
         self.limit_price = _check_price(self.type, "limit_price", limit_price, needs_limit)
         self.stop_price = _check_price(self.type, "stop_price", stop_price, needs_stop)
         self.created_ns = require_timestamp_ns("created_ns", created_ns)
         self.strategy_id = strategy_id
+        self._start_state()
+
+    def _start_state(self) -> None:
+        """The state of a new order: INITIALIZED, nothing filled."""
         self._status = OrderStatus.INITIALIZED
         self._venue_order_id: str | None = None
         self._filled_qty = _ZERO
@@ -233,8 +242,32 @@ class Order:
         self._accepted_ns: int | None = None
         self._last_fill_ns: int | None = None
         self._canceled_ns: int | None = None
-        self._updated_ns = created_ns
-        self._applied_trade_ids: set[str] = set()
+        self._updated_ns = self.created_ns
+        # None before the first fill, the one trade id after it, a set from the second
+        # on: most orders fill once, and a set per order would be one more object for
+        # the garbage collector to track on the hot path.
+        self._applied_trade_ids: str | set[str] | None = None
+
+    def copy_terms(self) -> Order:
+        """A new INITIALIZED order with this order's identity and terms.
+
+        The terms are copied as they are: they were validated when this order
+        was built, so the copy skips the checks (a venue's own copy uses it).
+        """
+        copy = Order.__new__(Order)
+        copy.client_order_id = self.client_order_id
+        copy.symbol = self.symbol
+        copy.venue = self.venue
+        copy.side = self.side
+        copy.type = self.type
+        copy.time_in_force = self.time_in_force
+        copy.qty = self.qty
+        copy.limit_price = self.limit_price
+        copy.stop_price = self.stop_price
+        copy.created_ns = self.created_ns
+        copy.strategy_id = self.strategy_id
+        copy._start_state()
+        return copy
 
     def __repr__(self) -> str:
         return (
@@ -259,38 +292,41 @@ class Order:
             )
         if isinstance(event, OrderFilled):
             return self._apply_fill(event)
-        target = EVENT_STATUS.get(type(event))
+        target = _EVENT_STATUS.get(event.__class__)
         if target is None:
             raise TypeError(f"not an order event: {type(event).__name__}")
-        self._check_transition(target)
+        if target not in _TRANSITIONS[self._status]:
+            raise IllegalOrderTransition(self.client_order_id, self._status, target)
         self._status = target
         self._updated_ns = event.ts_ns
         self._record(event)
         return True
 
     def _check_transition(self, target: OrderStatus) -> None:
-        if not can_transition(self._status, target):
+        if target not in _TRANSITIONS[self._status]:
             raise IllegalOrderTransition(self.client_order_id, self._status, target)
 
     def _record(self, event: OrderEvent) -> None:
         """Copy the event's payload onto the order (the status is already set)."""
-        match event:
-            case OrderSubmitted():
-                self._submitted_ns = event.ts_ns
-            case OrderAccepted():
-                self._accepted_ns = event.ts_ns
-                self._venue_order_id = event.venue_order_id
-            case OrderDenied() | OrderRejected():
-                self._reason = event.reason
-            case OrderCanceled():
-                self._canceled_ns = event.ts_ns
-                self._reason = event.reason or self._reason
-            case _:
-                pass
+        # Dispatch on the exact class: ``apply`` only admits the classes of EVENT_STATUS.
+        if type(event) is OrderSubmitted:
+            self._submitted_ns = event.ts_ns
+        elif type(event) is OrderAccepted:
+            self._accepted_ns = event.ts_ns
+            self._venue_order_id = event.venue_order_id
+        elif type(event) is OrderDenied or type(event) is OrderRejected:
+            self._reason = event.reason
+        elif type(event) is OrderCanceled:
+            self._canceled_ns = event.ts_ns
+            self._reason = event.reason or self._reason
 
     def _apply_fill(self, event: OrderFilled) -> bool:
         fill = event.fill
-        if fill.trade_id in self._applied_trade_ids:
+        trade_id = fill.trade_id
+        applied = self._applied_trade_ids
+        if applied is not None and (
+            applied == trade_id if isinstance(applied, str) else trade_id in applied
+        ):
             return False
         self._check_fill_matches(fill)
         filled = self._filled_qty + fill.qty
@@ -308,10 +344,22 @@ class Order:
         self._venue_order_id = fill.venue_order_id
         self._last_fill_ns = fill.ts_ns
         self._updated_ns = event.ts_ns
-        self._applied_trade_ids.add(fill.trade_id)
+        if applied is None:
+            self._applied_trade_ids = trade_id
+        elif isinstance(applied, str):
+            self._applied_trade_ids = {applied, trade_id}
+        else:
+            applied.add(trade_id)
         return True
 
     def _check_fill_matches(self, fill: Fill) -> None:
+        if (
+            fill.symbol == self.symbol
+            and fill.side == self.side
+            and fill.venue == self.venue
+            and (self._venue_order_id is None or fill.venue_order_id == self._venue_order_id)
+        ):
+            return
         mismatches = [
             f"{name} {theirs!r} != {ours!r}"
             for name, theirs, ours in (
@@ -391,7 +439,10 @@ class Order:
     @property
     def applied_trade_ids(self) -> frozenset[str]:
         """Trade ids of the fills already applied."""
-        return frozenset(self._applied_trade_ids)
+        applied = self._applied_trade_ids
+        if applied is None:
+            return frozenset()
+        return frozenset((applied,)) if isinstance(applied, str) else frozenset(applied)
 
     # -- derived --------------------------------------------------------------
 

@@ -28,11 +28,46 @@ PositionKey = tuple[str, str]
 """(symbol, venue)."""
 
 
+class _FillKeys:
+    """A set of (venue, client_order_id, trade_id) without a tuple per fill.
+
+    Kept as venue -> client_order_id -> trade id (a set once an order has more
+    than one fill): most orders fill once, so booking a fill usually adds no
+    object for the garbage collector to track.
+    """
+
+    __slots__ = ("_by_venue",)
+
+    def __init__(self) -> None:
+        self._by_venue: dict[str, dict[str, str | set[str]]] = {}
+
+    def contains(self, venue: str, client_order_id: str, trade_id: str) -> bool:
+        orders = self._by_venue.get(venue)
+        known = None if orders is None else orders.get(client_order_id)
+        if known is None:
+            return False
+        return known == trade_id if isinstance(known, str) else trade_id in known
+
+    def add(self, venue: str, client_order_id: str, trade_id: str) -> None:
+        orders = self._by_venue.get(venue)
+        if orders is None:
+            orders = self._by_venue[venue] = {}
+        known = orders.get(client_order_id)
+        if known is None:
+            orders[client_order_id] = trade_id
+        elif isinstance(known, str):
+            if known != trade_id:
+                orders[client_order_id] = {known, trade_id}
+        else:
+            known.add(trade_id)
+
+
 class Portfolio:
     """Cash, positions and P&L of one account in ``base_currency``."""
 
     __slots__ = (
         "_applied_fills",
+        "_by_symbol",
         "_cash",
         "_marks",
         "_positions",
@@ -45,10 +80,12 @@ class Portfolio:
         self.base_currency = require_text("base_currency", base_currency)
         self._cash = starting_cash
         self._positions: dict[PositionKey, Position] = {}
+        # The same positions by symbol (every venue), for per-symbol sums.
+        self._by_symbol: dict[str, list[Position]] = {}
         self._marks: dict[str, Decimal] = {}
         # (venue, client_order_id, trade_id): both sides of one venue trade can
         # be ours, so the trade id alone does not identify our fill.
-        self._applied_fills: set[tuple[str, str, str]] = set()
+        self._applied_fills = _FillKeys()
 
     def __repr__(self) -> str:
         return (
@@ -62,13 +99,13 @@ class Portfolio:
         A buy takes ``qty * price + fee`` out of cash; a sell brings in
         ``qty * price - fee``.
         """
-        key = (fill.venue, fill.client_order_id, fill.trade_id)
-        if key in self._applied_fills:
+        applied = self._applied_fills
+        if applied.contains(fill.venue, fill.client_order_id, fill.trade_id):
             return False
         position = self._position_for(fill.symbol, fill.venue)
         position.apply(fill)
         self._cash += fill.cash_flow
-        self._applied_fills.add(key)
+        applied.add(fill.venue, fill.client_order_id, fill.trade_id)
         return True
 
     def _position_for(self, symbol: str, venue: str) -> Position:
@@ -79,15 +116,15 @@ class Portfolio:
             if known is not None:
                 position.mark(known)
             self._positions[(symbol, venue)] = position
+            self._by_symbol.setdefault(symbol, []).append(position)
         return position
 
     def mark(self, symbol: str, price: Decimal) -> None:
         """Value every position in ``symbol`` (at any venue) at ``price`` from now on."""
         price = require_positive("mark price", price)
         self._marks[symbol] = price
-        for position in self._positions.values():
-            if position.symbol == symbol:
-                position.mark(price)
+        for position in self._by_symbol.get(symbol, ()):
+            position.mark(price)
 
     # -- positions --------------------------------------------------------
 
@@ -106,7 +143,10 @@ class Portfolio:
 
     def qty(self, symbol: str) -> Decimal:
         """Signed quantity held in ``symbol`` across venues."""
-        return sum((p.qty for p in self._positions.values() if p.symbol == symbol), _ZERO)
+        total = _ZERO
+        for position in self._by_symbol.get(symbol, ()):
+            total += position.qty
+        return total
 
     def last_price(self, symbol: str) -> Decimal | None:
         """The latest mark given for ``symbol``, if any."""
@@ -127,16 +167,25 @@ class Portfolio:
     @property
     def gross_exposure(self) -> Decimal:
         """Sum of absolute market values."""
-        return sum((p.notional for p in self._positions.values()), _ZERO)
+        total = _ZERO
+        for position in self._positions.values():
+            total += position.notional
+        return total
 
     @property
     def net_exposure(self) -> Decimal:
         """Sum of signed market values (longs minus shorts)."""
-        return sum((p.market_value for p in self._positions.values()), _ZERO)
+        total = _ZERO
+        for position in self._positions.values():
+            total += position.market_value
+        return total
 
     def exposure(self, symbol: str) -> Decimal:
         """Signed market value held in ``symbol`` across venues."""
-        return sum((p.market_value for p in self._positions.values() if p.symbol == symbol), _ZERO)
+        total = _ZERO
+        for position in self._by_symbol.get(symbol, ()):
+            total += position.market_value
+        return total
 
     def exposures(self) -> dict[str, Decimal]:
         """Signed market value per symbol, for symbols with an open position."""

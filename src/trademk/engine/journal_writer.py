@@ -59,6 +59,7 @@ class JournalWriter:
         self._fills: list[Fill] = []
         self._positions: dict[tuple[str, str], Position] = {}
         self._wake = asyncio.Event()
+        self._awake = False  # mirrors ``_wake.is_set()``
         self._queued = 0
         self._written = 0
         self._written_changed = asyncio.Condition()
@@ -69,20 +70,29 @@ class JournalWriter:
         self.lifecycle = Lifecycle("journal")
         self.write_errors = 0
 
+    # The three queueing calls are on the trading hot path: each only records the
+    # object and wakes the writer task if it is not awake already.
+
     def order(self, order: Order) -> None:
         self._orders[order.client_order_id] = order
-        self._mark_queued()
+        self._queued += 1
+        if not self._awake:
+            self._wake_writer()
 
     def fill(self, fill: Fill) -> None:
         self._fills.append(fill)
-        self._mark_queued()
+        self._queued += 1
+        if not self._awake:
+            self._wake_writer()
 
     def position(self, position: Position) -> None:
         self._positions[(position.symbol, position.venue)] = position
-        self._mark_queued()
-
-    def _mark_queued(self) -> None:
         self._queued += 1
+        if not self._awake:
+            self._wake_writer()
+
+    def _wake_writer(self) -> None:
+        self._awake = True
         self._wake.set()
 
     async def flush(self) -> None:
@@ -115,6 +125,7 @@ class JournalWriter:
             # Let a burst accumulate: one transaction per round instead of one per change.
             await asyncio.sleep(self._coalesce)
             self._wake.clear()
+            self._awake = False
             target = self._queued
             orders, fills, positions = self._take()
             try:
@@ -126,7 +137,7 @@ class JournalWriter:
                 log.warning("journal write failed; retrying", error=str(err), delay=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._retry_max)
-                self._wake.set()
+                self._wake_writer()
                 continue
             delay = self._retry_initial
             if self.lifecycle.state is ComponentState.DEGRADED:

@@ -5,6 +5,13 @@ passes the risk gate; a denial becomes a DENIED order with the rule's reason.
 Venue events are applied through ``Order.apply`` (the lifecycle table), fills
 update the portfolio, and everything is journaled write-behind and published
 for WebSocket clients. ``client_order_id`` makes every path idempotent.
+
+A venue that answers a submission synchronously (``ImmediateVenue``: the paper
+venue) hands its events back from ``submit_now``; the OMS applies them before
+``submit`` returns, in the order the venue produced them (anything it had
+queued first), instead of waiting for its event task to take them off
+``events()``. Events that happen later (fills of resting orders on ticks,
+cancels, expiry) still arrive through ``events()``.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import contextlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import structlog
 
@@ -69,6 +76,18 @@ class RiskVerdict(Protocol):
 
 class RiskGate(Protocol):
     def check(self, order: Order) -> RiskVerdict: ...
+
+
+@runtime_checkable
+class ImmediateVenue(Protocol):
+    """A venue that can answer a submission synchronously (the paper venue).
+
+    ``submit_now`` returns every event not yet delivered through ``events()``,
+    in order, the submission's own last; the OMS applies them at once instead of
+    waiting for its event task to take them off the stream.
+    """
+
+    def submit_now(self, order: Order) -> list[OrderEvent]: ...
 
 
 def order_payload(order: Order) -> dict[str, Any]:
@@ -133,6 +152,7 @@ class OrderManager:
         claim_orders: bool = False,
     ) -> None:
         self.venue = venue
+        self._immediate = venue if isinstance(venue, ImmediateVenue) else None
         self.risk = risk
         self.portfolio = portfolio
         self.journal = journal
@@ -183,17 +203,6 @@ class OrderManager:
         """An open or recently finished order of this process."""
         return self._open.get(client_order_id) or self._recent.get(client_order_id)
 
-    def _track(self, order: Order) -> None:
-        cid = order.client_order_id
-        if not order.is_terminal:
-            self._open[cid] = order
-            return
-        self._open.pop(cid, None)
-        self._recent[cid] = order
-        self._recent.move_to_end(cid)
-        if len(self._recent) > RECENT_ORDERS_KEPT:
-            self._recent.popitem(last=False)
-
     def _default_tif(self, symbol: str) -> TimeInForce:
         crypto = self.asset_classes.get(symbol) is AssetClass.CRYPTO
         return TimeInForce.GTC if crypto else TimeInForce.DAY
@@ -216,9 +225,10 @@ class OrderManager:
 
     async def submit(self, request: OrderRequest) -> Order:
         """Risk-check and send one request; idempotent by ``client_order_id``."""
-        known = self.order(request.client_order_id)
-        if known is None and request.client_order_id in self._known_ids:
-            known = await self.journal.journal.order(request.client_order_id)
+        cid = request.client_order_id
+        known = self._open.get(cid) or self._recent.get(cid)
+        if known is None and cid in self._known_ids:
+            known = await self.journal.journal.order(cid)
         if known is not None:
             return known
         order = self.build_order(request)
@@ -250,8 +260,12 @@ class OrderManager:
         self._apply(event)
 
     async def _send(self, order: Order) -> None:
+        events: list[OrderEvent] = []
         try:
-            await self.venue.submit(order)
+            if self._immediate is None:
+                await self.venue.submit(order)
+            else:
+                events = self._immediate.submit_now(order)
         except RejectedError as err:
             self._apply(OrderRejected(order.client_order_id, self.clock.now_ns(), str(err)))
         except TransientError as err:
@@ -261,6 +275,8 @@ class OrderManager:
                 client_order_id=order.client_order_id,
                 error=str(err),
             )
+        for event in events:
+            self._apply_venue_event(event)
 
     async def cancel(self, client_order_id: str) -> Order:
         """Ask the venue to cancel; the venue's event moves the order to CANCELED."""
@@ -287,24 +303,30 @@ class OrderManager:
     # -------------------------------------------------------------------- events
     async def _consume_events(self) -> None:
         async for event in self.venue.events():
-            try:
-                self._apply(event)
-            except InvariantViolation as err:
-                log.error("venue event violates the order lifecycle", error=str(err))
+            self._apply_venue_event(event)
+
+    def _apply_venue_event(self, event: OrderEvent) -> None:
+        try:
+            self._apply(event)
+        except InvariantViolation as err:
+            log.error("venue event violates the order lifecycle", error=str(err))
 
     def _apply(self, event: OrderEvent) -> None:
-        order = self.order(event.client_order_id)
+        cid = event.client_order_id
+        order = self._open.get(cid) or self._recent.get(cid)
         if order is None:
-            log.warning("event for an unknown order", client_order_id=event.client_order_id)
+            log.warning("event for an unknown order", client_order_id=cid)
             return
-        if order.is_terminal and not isinstance(event, OrderFilled):
-            return  # late duplicate (e.g. a second cancel confirmation)
-        if not order.apply(event):
-            return  # a fill already applied
-        if isinstance(event, OrderRejected):
-            self.counters["rejected"] += 1
         if isinstance(event, OrderFilled):
+            if not order.apply(event):
+                return  # a fill already applied
             self._apply_fill(order, event)
+        else:
+            if order.is_terminal:
+                return  # late duplicate (e.g. a second cancel confirmation)
+            order.apply(event)
+            if isinstance(event, OrderRejected):
+                self.counters["rejected"] += 1
         self._record(order)
 
     def _apply_fill(self, order: Order, event: OrderFilled) -> None:
@@ -324,7 +346,17 @@ class OrderManager:
             listener(order, event)
 
     def _record(self, order: Order) -> None:
-        self._track(order)
+        """Track the order as open or recently finished, journal it, publish it."""
+        cid = order.client_order_id
+        if not order.is_terminal:
+            self._open[cid] = order
+        else:
+            self._open.pop(cid, None)
+            recent = self._recent
+            recent[cid] = order
+            recent.move_to_end(cid)
+            if len(recent) > RECENT_ORDERS_KEPT:
+                recent.popitem(last=False)
         self.journal.order(order)
         if self._events.has_subscribers("orders"):
             self._events.publish("orders", order_payload(order))

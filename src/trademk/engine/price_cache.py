@@ -1,13 +1,16 @@
 """Latest prices per symbol, updated in-process on every tick (DESIGN.md §1 hot path).
 
 ``update`` mutates one small slotted record per symbol in place: no I/O and no
-allocation once a symbol has been seen. Readers get frozen snapshots.
+allocation once a symbol has been seen. Readers get frozen snapshots, or the
+prices as ``Decimal`` (``decimals``); both are built at most once per tick and
+shared by every reader until the next update of the symbol.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 import structlog
 
@@ -47,18 +50,53 @@ class PriceSnapshot:
         return self.last_price if self.last_price is not None else self.mid
 
 
+def _decimal(value: float | None) -> Decimal | None:
+    return None if value is None else Decimal(repr(value))
+
+
+def _size(value: float | None) -> Decimal | None:
+    return None if value is None or not value > 0 else Decimal(repr(value))
+
+
+class PriceDecimals:
+    """A symbol's latest prices as ``Decimal`` (read-only; shared until the next tick).
+
+    Each float becomes the shortest ``Decimal`` that round-trips to it
+    (``Decimal(repr(x))``), None when unknown. ``price`` is the snapshot's
+    ``price`` (the last trade, else the quote midpoint). Sizes are None when
+    missing or not positive (not reported).
+    """
+
+    __slots__ = ("ask", "ask_size", "bid", "bid_size", "last_price", "price")
+
+    def __init__(self, state: _SymbolState) -> None:
+        self.bid = _decimal(state.bid)
+        self.bid_size = _size(state.bid_size)
+        self.ask = _decimal(state.ask)
+        self.ask_size = _size(state.ask_size)
+        self.last_price = _decimal(state.last_price)
+        if state.last_price is not None:
+            self.price = self.last_price
+        elif state.bid is None or state.ask is None:
+            self.price = None
+        else:
+            self.price = Decimal(repr((state.bid + state.ask) / 2.0))
+
+
 class _SymbolState:
     __slots__ = (
         "ask",
         "ask_size",
         "bid",
         "bid_size",
+        "decimals",
         "exchange",
         "last_price",
         "last_size",
         "last_trade_ts",
         "quote_mid",
         "quote_ts",
+        "snapshot",
     )
 
     def __init__(self, exchange: str) -> None:
@@ -72,6 +110,9 @@ class _SymbolState:
         self.ask_size: float | None = None
         self.quote_mid: float | None = None
         self.quote_ts: int | None = None
+        # Built on first read after each update; None until then.
+        self.snapshot: PriceSnapshot | None = None
+        self.decimals: PriceDecimals | None = None
 
 
 class LatestPriceCache:
@@ -106,6 +147,8 @@ class LatestPriceCache:
             state.ask_size = tick.ask_size
             state.quote_mid = tick.price
             state.quote_ts = tick.ts
+        state.snapshot = None
+        state.decimals = None
         if self._listeners:
             self._notify(tick)
 
@@ -127,6 +170,23 @@ class LatestPriceCache:
         state = self._states.get(symbol)
         if state is None:
             return None
+        snapshot = state.snapshot
+        if snapshot is None:
+            snapshot = state.snapshot = self._snapshot(symbol, state)
+        return snapshot
+
+    def decimals(self, symbol: str) -> PriceDecimals | None:
+        """The latest prices of ``symbol`` as ``Decimal``, or None if it has never ticked."""
+        state = self._states.get(symbol)
+        if state is None:
+            return None
+        decimals = state.decimals
+        if decimals is None:
+            decimals = state.decimals = PriceDecimals(state)
+        return decimals
+
+    @staticmethod
+    def _snapshot(symbol: str, state: _SymbolState) -> PriceSnapshot:
         return PriceSnapshot(
             symbol=symbol,
             exchange=state.exchange,

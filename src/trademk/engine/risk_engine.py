@@ -16,7 +16,6 @@ approved orders only: a denied order never reaches the venue.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -50,7 +49,7 @@ from trademk.domain.risk import (
     deny_unknown_symbol,
 )
 from trademk.engine.clock import Clock
-from trademk.engine.price_cache import LatestPriceCache, PriceSnapshot
+from trademk.engine.price_cache import LatestPriceCache, PriceDecimals
 
 __all__ = [
     "OpenOrdersSource",
@@ -160,11 +159,11 @@ class _OpenOrderTotals:
         self.pending_qty = pending if order.side is OrderSide.BUY else -pending
 
 
-def _to_decimal(price: float | None) -> Decimal | None:
-    """A cache price as ``Decimal`` via its shortest repr; None unless finite and > 0."""
-    if price is None or not math.isfinite(price) or price <= 0:
+def _usable(price: Decimal | None) -> Decimal | None:
+    """A cache price (already ``Decimal(repr(x))``), or None unless finite and > 0."""
+    if price is None or not price.is_finite() or price <= 0:
         return None
-    return Decimal(repr(price))
+    return price
 
 
 class RiskEngine:
@@ -234,44 +233,42 @@ class RiskEngine:
         if asset_class is None:
             return deny_unknown_symbol(order.symbol)
         totals = _OpenOrderTotals(self._open_orders(), order)
-        position_qty = self._portfolio.qty(order.symbol)
+        symbol = order.symbol
+        position_qty = self._portfolio.qty(symbol)
         order_qty = order.signed_qty
+        limits = self._limits
         denial = (
-            self._check_state(order, position_qty, totals.pending_qty)
-            or self._check_hours(order.symbol, asset_class, now_ns)
-            or check_order_qty(order.symbol, order.qty, asset_class, self._limits)
+            self._check_state(symbol, position_qty, totals.pending_qty, order_qty)
+            # Market hours only concern stocks (check_market_hours passes anything else).
+            or (
+                check_market_hours(symbol, asset_class, now_ns, self._calendar)
+                if limits.enforce_market_hours and asset_class is AssetClass.STOCK
+                else None
+            )
+            or check_order_qty(symbol, order.qty, asset_class, limits)
             or self._check_priced(order, position_qty, totals.pending_qty, order_qty)
-            or check_open_orders(order.symbol, totals.total, totals.symbol_count, self._limits)
+            or check_open_orders(symbol, totals.total, totals.symbol_count, limits)
             or self._check_rate(tick)
         )
         return denial or APPROVED
 
     def _check_state(
-        self, order: Order, position_qty: Decimal, pending_qty: Decimal
+        self, symbol: str, position_qty: Decimal, pending_qty: Decimal, order_qty: Decimal
     ) -> RiskDecision | None:
         change = self._state_change
         if change.state is not TradingState.REDUCING:
             return None
-        return check_reduce_only(
-            order.symbol, position_qty, pending_qty, order.signed_qty, change.reason
-        )
-
-    def _check_hours(
-        self, symbol: str, asset_class: AssetClass, now_ns: int
-    ) -> RiskDecision | None:
-        if not self._limits.enforce_market_hours:
-            return None
-        return check_market_hours(symbol, asset_class, now_ns, self._calendar)
+        return check_reduce_only(symbol, position_qty, pending_qty, order_qty, change.reason)
 
     def _check_priced(
         self, order: Order, position_qty: Decimal, pending_qty: Decimal, order_qty: Decimal
     ) -> RiskDecision | None:
         """The checks that need a market price: band, notional, position size."""
-        snapshot = self._prices.get(order.symbol)
-        last = None if snapshot is None else _to_decimal(snapshot.price)
-        if snapshot is None or last is None:
+        decimals = self._prices.decimals(order.symbol)
+        last = None if decimals is None else _usable(decimals.price)
+        if decimals is None or last is None:
             return deny_no_market_price(order.symbol)
-        price = self._valuation_price(order, snapshot, last)
+        price = self._valuation_price(order, decimals, last)
         limits = self._limits
         return (
             check_price_band(order.symbol, order.limit_price, order.stop_price, last, limits)
@@ -282,7 +279,7 @@ class RiskEngine:
         )
 
     @staticmethod
-    def _valuation_price(order: Order, snapshot: PriceSnapshot, last: Decimal) -> Decimal:
+    def _valuation_price(order: Order, decimals: PriceDecimals, last: Decimal) -> Decimal:
         """The price an order is valued at: its limit, else what it would pay at market.
 
         A market order is valued at the side of the book it takes (the ask for a
@@ -292,7 +289,7 @@ class RiskEngine:
         """
         if order.limit_price is not None:
             return order.limit_price
-        side_price = _to_decimal(snapshot.ask if order.side is OrderSide.BUY else snapshot.bid)
+        side_price = _usable(decimals.ask if order.side is OrderSide.BUY else decimals.bid)
         market = last if side_price is None else side_price
         if order.type is OrderType.STOP and order.stop_price is not None:
             return max(order.stop_price, market)

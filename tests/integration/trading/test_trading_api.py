@@ -166,3 +166,20 @@ async def test_risk_limits_read_change_and_validate(trading_api: TradingFactory)
         await api.settled()
         cid = denied.json()["client_order_id"]
         assert (await api.get(f"/api/v1/trading/orders/{cid}")).json()["status"] == "denied"
+
+
+async def test_paper_submit_answers_with_the_venues_outcome(trading_api: TradingFactory) -> None:
+    """The paper venue decides inside submit: the OMS returns the order already filled."""
+    from trademk.domain.orders import OrderSide, OrderStatus
+    from trademk.domain.signals import OrderRequest
+
+    async with trading_api() as api:
+        api.quote("ETHUSDT", bid=3_000.0, ask=3_001.0)
+        trading = api.platform.trading
+        assert trading is not None
+        order = await trading.oms.submit(
+            OrderRequest("direct-1", "ETHUSDT", OrderSide.BUY, Decimal("0.1"))
+        )
+        assert order.status is OrderStatus.FILLED
+        assert order.avg_fill_price == Decimal("3001.0")
+        assert trading.portfolio.qty("ETHUSDT") == Decimal("0.1")

@@ -70,8 +70,14 @@ class MatchingEngine:
         self._expiries: list[tuple[int, int, WorkingOrder]] = []  # (expires_ns, seq, order)
         self._expiry_seq = 0
 
-    def place(self, working: WorkingOrder, now: int) -> None:
-        """Put a just-accepted order to work: match it now, or hold a stop until it triggers."""
+    def place(
+        self, working: WorkingOrder, now: int, liquidity: MarketLiquidity | None = None
+    ) -> None:
+        """Put a just-accepted order to work: match it now, or hold a stop until it triggers.
+
+        ``liquidity`` is the market at ``now`` if the caller already has it (it is
+        taken from as the order fills), else it is read from the price cache.
+        """
         order = working.order
         book = self.book(order.symbol)
         if not working.triggered:
@@ -83,7 +89,8 @@ class MatchingEngine:
                 self.schedule_expiry(working)
                 return
             working.triggered = True
-        liquidity = MarketLiquidity.from_snapshot(self._prices.get(order.symbol))
+        if liquidity is None:
+            liquidity = MarketLiquidity.from_prices(self._prices.decimals(order.symbol))
         self.activate(working, book, liquidity, now)
 
     def cancel(self, working: WorkingOrder, reason: str, now: int) -> None:
@@ -154,7 +161,7 @@ class MatchingEngine:
         liquidity: MarketLiquidity | None = None
         if book.resting:
             if tick.kind is TickKind.QUOTE:
-                liquidity = MarketLiquidity.from_snapshot(self._prices.get(tick.symbol))
+                liquidity = MarketLiquidity.from_prices(self._prices.decimals(tick.symbol))
                 self._match_quote(book, liquidity, now)
             elif self._fill_on_trade_prints:
                 self._match_trade(book, tick, now)
@@ -229,7 +236,7 @@ class MatchingEngine:
             return
         book.stops = waiting
         if liquidity is None:
-            liquidity = MarketLiquidity.from_snapshot(self._prices.get(symbol))
+            liquidity = MarketLiquidity.from_prices(self._prices.decimals(symbol))
         for working in triggered:
             working.triggered = True
             self.activate(working, book, liquidity, now)

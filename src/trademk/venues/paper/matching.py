@@ -35,7 +35,7 @@ from decimal import Decimal
 from typing import Final
 
 from trademk.domain.orders import Order, OrderSide
-from trademk.engine.price_cache import PriceSnapshot
+from trademk.engine.price_cache import PriceDecimals, PriceSnapshot
 
 _ZERO: Final = Decimal(0)
 _BPS_DIVISOR: Final = Decimal(10_000)
@@ -91,6 +91,19 @@ class MarketLiquidity:
             ask=_optional_price(snapshot.ask),
             ask_size=to_size(snapshot.ask_size),
             last=_optional_price(snapshot.last_price),
+        )
+
+    @classmethod
+    def from_prices(cls, prices: PriceDecimals | None) -> MarketLiquidity:
+        """``from_snapshot`` from the cache's ``Decimal`` view (same conversions, done once)."""
+        if prices is None:
+            return cls()
+        return cls(
+            bid=prices.bid,
+            bid_size=prices.bid_size,
+            ask=prices.ask,
+            ask_size=prices.ask_size,
+            last=prices.last_price,
         )
 
     def quote_for(self, side: OrderSide) -> tuple[Decimal | None, Decimal | None]:

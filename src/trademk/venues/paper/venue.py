@@ -20,6 +20,9 @@ Behaviour of the port:
   not fillable), ``OrderExpired`` (DAY orders at the end of their day).
 - ``cancel`` of an unknown id, or of an order that is no longer open (filled,
   canceled, expired, rejected), raises ``RejectedError``.
+- ``submit_now`` is ``submit`` for a caller that applies the events itself
+  (the OMS): it returns them, undelivered ones queued earlier first, instead
+  of putting them on ``events()``.
 - Time comes only from the injected clock, so the same venue serves backtests
   under a ``SimClock``. DAY expiry is checked on every tick, on every call, by
   ``expire_due()``, and (unless disabled) by a background poll.
@@ -29,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Iterable
 from decimal import Decimal
 from typing import Final
@@ -57,6 +59,7 @@ from trademk.venues.paper.buying_power import (
 )
 from trademk.venues.paper.engine import MatchingEngine
 from trademk.venues.paper.fees import NO_FEE, FeeModel
+from trademk.venues.paper.ids import UuidIds
 from trademk.venues.paper.matching import (
     MarketLiquidity,
     Slippage,
@@ -70,10 +73,6 @@ PAPER_VENUE: Final = "paper"
 _ZERO: Final = Decimal(0)
 _STOP_TYPES: Final = frozenset({OrderType.STOP, OrderType.STOP_LIMIT})
 _IMMEDIATE_TIFS: Final = frozenset({TimeInForce.IOC, TimeInForce.FOK})
-
-
-def _uuid_id() -> str:
-    return str(uuid.uuid4())
 
 
 class PaperVenue:
@@ -107,7 +106,7 @@ class PaperVenue:
         allow_short: bool = True,
         tradable_symbols: Collection[str] | None = None,
         name: str = PAPER_VENUE,
-        id_factory: Callable[[], str] = _uuid_id,
+        id_factory: Callable[[], str] | None = None,
         expiry_poll_interval: float | None = 1.0,
     ) -> None:
         if expiry_poll_interval is not None and not expiry_poll_interval > 0:
@@ -125,15 +124,21 @@ class PaperVenue:
         self._fee_model = fee_model
         self._allow_short = allow_short
         self._tradable = None if tradable_symbols is None else frozenset(tradable_symbols)
-        self._new_id = id_factory
+        self._new_id = id_factory if id_factory is not None else UuidIds()
         self._expiry_poll_interval = expiry_poll_interval
         self._orders: dict[str, WorkingOrder] = {}
+        # Symbols ``asset_class_of`` accepted (it is a pure function of the name).
+        self._classified: set[str] = set()
+        # The float each symbol's positions were last marked at (marking again is a no-op).
+        self._marked: dict[str, float] = {}
         self._queue: asyncio.Queue[OrderEvent | None] = asyncio.Queue()
+        # While ``submit_now`` runs, events go to its caller instead of the queue.
+        self._collected: list[OrderEvent] | None = None
         self._engine = MatchingEngine(
             prices,
             clock,
             self._portfolio,
-            self._queue.put_nowait,
+            self._publish,
             venue_name=self.name,
             slippage=self._slippage,
             fee_model=fee_model,
@@ -187,6 +192,43 @@ class PaperVenue:
 
     async def submit(self, order: Order) -> None:
         """Accept (or reject) ``order`` and match it at once; a known id does nothing."""
+        self._submit(order)
+
+    def submit_now(self, order: Order) -> list[OrderEvent]:
+        """``submit``, handing the events back instead of queueing them for ``events()``.
+
+        Returns, in the order they happened, every event the venue had queued
+        and not yet delivered, then those this submission produced; none of
+        them comes out of ``events()``. The OMS uses it to apply the venue's
+        answer without a trip through the event loop. If the submission raises,
+        the events are queued for ``events()`` as ``submit`` would have left them.
+        """
+        self._require_running()
+        queue = self._queue
+        events: list[OrderEvent] = []
+        while not queue.empty():
+            queued = queue.get_nowait()
+            assert queued is not None  # the end marker is only queued by close()
+            events.append(queued)
+        self._collected = events
+        try:
+            self._submit(order)
+        except BaseException:
+            for event in events:
+                queue.put_nowait(event)
+            raise
+        finally:
+            self._collected = None
+        return events
+
+    def _publish(self, event: OrderEvent) -> None:
+        collected = self._collected
+        if collected is None:
+            self._queue.put_nowait(event)
+        else:
+            collected.append(event)
+
+    def _submit(self, order: Order) -> None:
         self._require_running()
         if order.venue != self.name:
             raise ValueError(
@@ -197,7 +239,9 @@ class PaperVenue:
         now = self._clock.now_ns()
         self._engine.expire_due(now)
         working = WorkingOrder(_venue_copy(order, now), self._new_id())
-        reason = self._rejection(working)
+        # What the market offers now: the acceptance checks read it, matching takes from it.
+        liquidity = MarketLiquidity.from_prices(self._prices.decimals(order.symbol))
+        reason = self._rejection(working, liquidity)
         if reason is None and order.time_in_force is TimeInForce.DAY:
             # Before anything is recorded, so a calendar error leaves no trace.
             working.expires_ns = self._engine.day_end(order.symbol, now)
@@ -207,7 +251,7 @@ class PaperVenue:
             return
         accepted = OrderAccepted(order.client_order_id, now, working.venue_order_id)
         self._engine.emit(working, accepted)
-        self._engine.place(working, now)
+        self._engine.place(working, now, liquidity)
 
     async def cancel(self, client_order_id: str) -> None:
         """Cancel an open order (emits ``OrderCanceled``); ``RejectedError`` otherwise."""
@@ -305,7 +349,8 @@ class PaperVenue:
                 if fill.client_order_id == order.client_order_id:
                     working.order.apply(OrderFilled.of(fill))
                     working.next_trade_id()
-            reference = self._reference_price(working.order)
+            liquidity = MarketLiquidity.from_prices(self._prices.decimals(order.symbol))
+            reference = self._reference_price(working.order, liquidity)
             if reference is not None:
                 self._check_buying_power(working, reference)
             if order.time_in_force is TimeInForce.DAY:
@@ -320,28 +365,29 @@ class PaperVenue:
 
     # -- acceptance -------------------------------------------------------------
 
-    def _rejection(self, working: WorkingOrder) -> str | None:
+    def _rejection(self, working: WorkingOrder, liquidity: MarketLiquidity) -> str | None:
         order = working.order
         symbol = order.symbol
-        try:
-            asset_class_of(symbol)
-        except ValueError as err:
-            return f"unsupported symbol {symbol!r}: {err}"
+        if symbol not in self._classified:
+            try:
+                asset_class_of(symbol)
+            except ValueError as err:
+                return f"unsupported symbol {symbol!r}: {err}"
+            self._classified.add(symbol)
         if self._tradable is not None and symbol not in self._tradable:
             return f"symbol {symbol!r} is not tradable at venue {self.name!r}"
         if order.type in _STOP_TYPES and order.time_in_force in _IMMEDIATE_TIFS:
             return f"time in force {order.time_in_force} is not supported for {order.type} orders"
-        reference = self._reference_price(order)
+        reference = self._reference_price(order, liquidity)
         if reference is None:
             return f"no market price for {symbol}"
         return self._check_buying_power(working, reference)
 
-    def _reference_price(self, order: Order) -> Decimal | None:
+    def _reference_price(self, order: Order, liquidity: MarketLiquidity) -> Decimal | None:
         if order.limit_price is not None:
             return order.limit_price
         if order.stop_price is not None:
             return order.stop_price
-        liquidity = MarketLiquidity.from_snapshot(self._prices.get(order.symbol))
         match = taker_match(order.side, None, liquidity, self._slippage)
         return None if match is None else match.price
 
@@ -370,27 +416,20 @@ class PaperVenue:
         return reason
 
     def _mark_to_market(self) -> None:
+        marked = self._marked
         for position in list(self._portfolio.open_positions()):
-            last = self._prices.last_price(position.symbol)
-            if last is not None and last > 0:
-                self._portfolio.mark(position.symbol, to_price(last))
+            symbol = position.symbol
+            last = self._prices.last_price(symbol)
+            if last is not None and last > 0 and marked.get(symbol) != last:
+                # Portfolio.mark values every position of the symbol, flat ones
+                # included, and later ones start from it: one mark per price is enough.
+                self._portfolio.mark(symbol, to_price(last))
+                marked[symbol] = last
 
 
 def _venue_copy(order: Order, now: int) -> Order:
     """The venue's own copy of ``order`` (the caller's object is never touched), SUBMITTED."""
-    copy = Order(
-        client_order_id=order.client_order_id,
-        symbol=order.symbol,
-        side=order.side,
-        type=order.type,
-        qty=order.qty,
-        venue=order.venue,
-        created_ns=order.created_ns,
-        limit_price=order.limit_price,
-        stop_price=order.stop_price,
-        time_in_force=order.time_in_force,
-        strategy_id=order.strategy_id,
-    )
+    copy = order.copy_terms()
     copy.apply(OrderSubmitted(order.client_order_id, now))
     return copy
 
