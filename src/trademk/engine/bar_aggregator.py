@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from trademk.domain.market import Bar, Tick, TickKind, interval_nanos
 
 
-class _OpenBar:
+class OpenBar:
+    """A bar still being built, from trade ticks or from finer bars."""
+
     __slots__ = (
         "close",
         "exchange",
@@ -32,13 +34,25 @@ class _OpenBar:
         "volume",
     )
 
-    def __init__(self, start: int, tick: Tick) -> None:
+    def __init__(
+        self, start: int, exchange: str, price: float, volume: float, notional: float, trades: int
+    ) -> None:
         self.start = start
-        self.exchange = tick.exchange
-        self.open = self.high = self.low = self.close = tick.price
-        self.volume = tick.qty
-        self.notional = tick.price * tick.qty
-        self.trades = 1
+        self.exchange = exchange
+        self.open = self.high = self.low = self.close = price
+        self.volume = volume
+        self.notional = notional
+        self.trades = trades
+
+    @classmethod
+    def from_tick(cls, start: int, tick: Tick) -> OpenBar:
+        return cls(start, tick.exchange, tick.price, tick.qty, tick.price * tick.qty, 1)
+
+    @classmethod
+    def from_bar(cls, start: int, bar: Bar) -> OpenBar:
+        opened = cls(start, bar.exchange, bar.open, bar.volume, bar.vwap * bar.volume, bar.trades)
+        opened.high, opened.low, opened.close = bar.high, bar.low, bar.close
+        return opened
 
     def add(self, tick: Tick) -> None:
         price = tick.price
@@ -51,6 +65,15 @@ class _OpenBar:
         self.notional += price * tick.qty
         self.trades += 1
         self.exchange = tick.exchange
+
+    def add_bar(self, bar: Bar) -> None:
+        self.high = max(self.high, bar.high)
+        self.low = min(self.low, bar.low)
+        self.close = bar.close
+        self.volume += bar.volume
+        self.notional += bar.vwap * bar.volume
+        self.trades += bar.trades
+        self.exchange = bar.exchange
 
     def to_bar(self, symbol: str, interval: str) -> Bar:
         vwap = self.notional / self.volume if self.volume > 0 else self.close
@@ -91,7 +114,7 @@ class BarAggregator:
         self.interval_ns = interval_nanos(interval)
         self.grace_ns = grace_ns
         self.counters = AggregatorCounters()
-        self._open: dict[str, _OpenBar] = {}
+        self._open: dict[str, OpenBar] = {}
         self._closed_until: dict[str, int] = {}
 
     def bucket(self, ts_ns: int) -> int:
@@ -114,7 +137,7 @@ class BarAggregator:
             self._count_late(symbol)
             return None
         self.counters.trades += 1
-        self._open[symbol] = _OpenBar(start, tick)
+        self._open[symbol] = OpenBar.from_tick(start, tick)
         if current is None:
             return None
         return self._close(symbol, current)
@@ -138,7 +161,7 @@ class BarAggregator:
         bar = self._open.get(symbol)
         return None if bar is None else bar.to_bar(symbol, self.interval)
 
-    def _close(self, symbol: str, bar: _OpenBar) -> Bar:
+    def _close(self, symbol: str, bar: OpenBar) -> Bar:
         self._closed_until[symbol] = bar.start + self.interval_ns
         self.counters.bars += 1
         return bar.to_bar(symbol, self.interval)

@@ -19,11 +19,10 @@ grace period (for symbols that went quiet).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final
 
 from trademk.domain.market import NANOS_PER_SECOND, Bar, Tick, TickKind, interval_nanos
-from trademk.engine.bar_aggregator import BarAggregator
+from trademk.engine.bar_aggregator import BarAggregator, OpenBar
 
 __all__ = [
     "MINUTE_NS",
@@ -54,60 +53,6 @@ def interval_length(interval: str) -> int:
     return interval_nanos(interval)
 
 
-@dataclass(slots=True)
-class _Bucket:
-    """A resampled bar still open: the 1m bars folded in so far."""
-
-    start: int
-    exchange: str
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-    notional: float
-    trades: int
-
-    @classmethod
-    def first(cls, start: int, bar: Bar) -> _Bucket:
-        return cls(
-            start,
-            bar.exchange,
-            bar.open,
-            bar.high,
-            bar.low,
-            bar.close,
-            bar.volume,
-            bar.vwap * bar.volume,
-            bar.trades,
-        )
-
-    def add(self, bar: Bar) -> None:
-        self.high = max(self.high, bar.high)
-        self.low = min(self.low, bar.low)
-        self.close = bar.close
-        self.volume += bar.volume
-        self.notional += bar.vwap * bar.volume
-        self.trades += bar.trades
-        self.exchange = bar.exchange
-
-    def to_bar(self, symbol: str, interval: str) -> Bar:
-        vwap = self.notional / self.volume if self.volume > 0 else self.close
-        return Bar(
-            symbol=symbol,
-            exchange=self.exchange,
-            interval=interval,
-            ts=self.start,
-            open=self.open,
-            high=self.high,
-            low=self.low,
-            close=self.close,
-            volume=self.volume,
-            vwap=vwap,
-            trades=self.trades,
-        )
-
-
 class BarResampler:
     """Bars of one multiple of a minute (``5m``, ``1h``, ``1d`` ...) from closed 1m bars.
 
@@ -127,7 +72,7 @@ class BarResampler:
         self.interval_ns = length
         self.grace_ns = grace_ns
         self.late = 0
-        self._open: dict[str, _Bucket] = {}
+        self._open: dict[str, OpenBar] = {}
         self._closed_until: dict[str, int] = {}
 
     def add(self, bar: Bar) -> list[Bar]:
@@ -139,7 +84,7 @@ class BarResampler:
         closed: list[Bar] = []
         current = self._open.get(symbol)
         if current is not None and current.start == start:
-            current.add(bar)
+            current.add_bar(bar)
         else:
             opened = current.start if current is not None else self._closed_until.get(symbol, start)
             if start < opened:
@@ -147,7 +92,7 @@ class BarResampler:
                 return closed
             if current is not None:
                 closed.append(self._close(symbol))
-            self._open[symbol] = _Bucket.first(start, bar)
+            self._open[symbol] = OpenBar.from_bar(start, bar)
         if bar.ts + MINUTE_NS >= start + self.interval_ns:
             closed.append(self._close(symbol))
         return closed
