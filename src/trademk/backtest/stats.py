@@ -181,10 +181,13 @@ def _return_stats(
         )
     duration = index[-1] - index[0]
     years = (duration.days + duration.seconds / 86400) / 365.25
-    cagr = ((equity[-1] / equity[0]) ** (1 / years) - 1) * 100 if years else _NAN
-    with np.errstate(divide="ignore", invalid="ignore"):
-        downside = np.sqrt(np.mean(np.clip(period_returns, -np.inf, 0) ** 2)) * np.sqrt(per_year)
-        sortino = annual / downside if len(period_returns) else _NAN
+    with np.errstate(over="ignore"):  # minutes of data annualise to an infinite CAGR
+        cagr = ((equity[-1] / equity[0]) ** (1 / years) - 1) * 100 if years else _NAN
+    sortino = _NAN
+    if len(period_returns):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            downside = np.sqrt(np.mean(np.clip(period_returns, -np.inf, 0) ** 2))
+            sortino = annual / (downside * np.sqrt(per_year))
     return {
         "annual": float(annual),
         "Return (Ann.) [%]": float(annual * 100),
