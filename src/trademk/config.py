@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     cors_allow_credentials: bool = True
 
     host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
     port: int = Field(default=8000, ge=1, le=65535)
     data_dir: Path = Path("var")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -54,6 +54,7 @@ class Platform:
         *,
         run_feed: bool = True,
         run_trading: bool = True,
+        run_strategies: bool = True,
     ) -> None:
         self.settings = settings
         self.clock = clock or LiveClock()
@@ -103,6 +104,9 @@ class Platform:
         self.ingest = self.market.pipeline
         self.risk_limits = RiskLimitsRepository(self.sessions)
         self.run_trading = run_trading
+        # Strategies run in exactly one process: a copy elsewhere would never see the
+        # first one's fills and would trade on a different idea of its position.
+        self.run_strategies = run_strategies
         self.trading: TradingCore | None = None
         self.strategies: StrategyService | None = None
         self.metrics.watch_trading(lambda: self.trading)
@@ -179,7 +183,8 @@ class Platform:
         self._stack.push_async_callback(trading.stop)
         self.trading = trading
         self.health.add_component("trading", trading.status)
-        await self._start_strategies(trading)
+        if self.run_strategies:
+            await self._start_strategies(trading)
 
     async def _start_strategies(self, trading: TradingCore) -> None:
         """The strategy runtime, after the trading core it sends orders through."""

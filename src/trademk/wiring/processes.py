@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from wsgiref.simple_server import WSGIServer
 
 import structlog
 
 from trademk.config import ConfigError, Settings
 from trademk.domain.calendar import NyseCalendar
 from trademk.engine.clock import LiveClock, utc_now
+from trademk.observability.metrics import Metrics
 from trademk.wiring.market import MarketDataStack
 
 log = structlog.get_logger(__name__)
@@ -32,8 +34,10 @@ async def wait_for_shutdown() -> None:
 async def run_ingest(settings: Settings, status_every: float = 30.0) -> None:
     """Feed → tick store, nothing else, until interrupted; logs progress periodically."""
     clock = LiveClock()
-    stack = MarketDataStack(settings, clock, NyseCalendar(utc_now(clock).date()))
+    metrics = Metrics()
+    stack = MarketDataStack(settings, clock, NyseCalendar(utc_now(clock).date()), metrics=metrics)
     await stack.start()
+    server = _serve_metrics(metrics, settings)
     reporter = asyncio.create_task(_report(stack, status_every))
     try:
         await wait_for_shutdown()
@@ -41,7 +45,18 @@ async def run_ingest(settings: Settings, status_every: float = 30.0) -> None:
         reporter.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reporter
+        if server is not None:
+            server.shutdown()
         await stack.stop()
+
+
+def _serve_metrics(metrics: Metrics, settings: Settings) -> WSGIServer | None:
+    """Serve /metrics on HOST:METRICS_PORT for a worker process, when the port is set."""
+    if settings.metrics_port is None:
+        return None
+    server = metrics.serve(settings.host, settings.metrics_port)
+    log.info("metrics served", url=f"http://{settings.host}:{server.server_port}/metrics")
+    return server
 
 
 async def _report(stack: MarketDataStack, every: float) -> None:
@@ -84,11 +99,14 @@ async def run_execution_worker(settings: Settings) -> None:
     """Take signals from the Redis stream and execute them; no HTTP server."""
     from trademk.runtime import Platform
 
-    platform = Platform(settings)
+    platform = Platform(settings, run_strategies=False)
     await platform.start()
+    server = _serve_metrics(platform.metrics, settings)
     try:
         await wait_for_shutdown()
     finally:
+        if server is not None:
+            server.shutdown()
         await platform.stop()
 
 
