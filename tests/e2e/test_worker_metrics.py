@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -42,10 +43,8 @@ def test_ingest_serves_metrics_that_count_written_ticks(tmp_path: Path, closed_p
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and (len(samples) < 2 or samples[-1] <= samples[0]):
             assert process.poll() is None, process.stderr.read().decode()  # type: ignore[union-attr]
-            try:
+            with contextlib.suppress(httpx.TransportError):  # not listening yet
                 samples.append(_written(httpx.get(url, timeout=2).text))
-            except httpx.TransportError:
-                pass
             time.sleep(0.3)
     finally:
         process.send_signal(signal.SIGINT)
