@@ -67,6 +67,8 @@ class JournalWriter:
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         self._coalesce = coalesce
+        self._flush_waiters = 0
+        self._hurry = asyncio.Event()
         self.lifecycle = Lifecycle("journal")
         self.write_errors = 0
 
@@ -96,10 +98,22 @@ class JournalWriter:
         self._wake.set()
 
     async def flush(self) -> None:
-        """Wait until everything queued so far is written."""
+        """Wait until everything queued so far is written.
+
+        Someone is waiting, so the next round starts without the coalescing pause.
+        """
         target = self._queued
-        async with self._written_changed:
-            await self._written_changed.wait_for(lambda: self._written >= target)
+        if self._written >= target:
+            return
+        self._flush_waiters += 1
+        self._hurry.set()
+        try:
+            async with self._written_changed:
+                await self._written_changed.wait_for(lambda: self._written >= target)
+        finally:
+            self._flush_waiters -= 1
+            if not self._flush_waiters:
+                self._hurry.clear()
 
     def start(self) -> None:
         if self._task is None:
@@ -122,8 +136,11 @@ class JournalWriter:
         delay = self._retry_initial
         while True:
             await self._wake.wait()
-            # Let a burst accumulate: one transaction per round instead of one per change.
-            await asyncio.sleep(self._coalesce)
+            # Let a burst accumulate (one transaction per round instead of one per
+            # change) unless a caller is waiting for durability.
+            if not self._flush_waiters:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._hurry.wait(), self._coalesce)
             self._wake.clear()
             self._awake = False
             target = self._queued
