@@ -207,11 +207,7 @@ class RedisEventBus:
         if self._tasks:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._flushed(), self.flush_timeout)
-            for task in self._tasks:
-                task.cancel()
-            for task in self._tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await _cancel_and_wait(self._tasks)
             self._tasks = []
         unwritten = len(self._outbox) + len(self._in_flight)
         if unwritten:
@@ -361,3 +357,24 @@ def _every_topic(_topic: str) -> bool:
 def _check_topic(topic: str) -> None:
     if not isinstance(topic, str) or not topic:
         raise ValueError(f"a topic must be a non-empty string, got {topic!r}")
+
+
+async def _cancel_and_wait(tasks: list[asyncio.Task[None]], grace: float = 5.0) -> None:
+    """Cancel ``tasks`` and wait for them, re-cancelling any that swallowed it.
+
+    A cancellation that lands inside a Redis client call can be turned into a
+    connection error the task's retry loop catches; without a bound, stop()
+    would then wait for ever.
+    """
+    pending = set(tasks)
+    while pending:
+        for task in pending:
+            task.cancel()
+        done, pending = await asyncio.wait(pending, timeout=grace)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.warning("event bus task ended with an error", error=str(task.exception()))
+        if pending:
+            log.warning(
+                "event bus tasks ignored cancellation; cancelling again", tasks=len(pending)
+            )
