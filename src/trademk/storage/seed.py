@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trademk.domain.market import AssetClass
+from trademk.domain.risk import RiskLimits
 from trademk.domain.universe import Instrument, instrument_for
 from trademk.storage.database import transaction
 from trademk.storage.models import ConfigEntry, Symbol
@@ -24,26 +25,23 @@ class ConfigDefault:
     description: str
 
 
-RISK_DEFAULTS: tuple[ConfigDefault, ...] = (
-    ConfigDefault("max_position_size_usd", "10000", "Largest position notional per symbol (USD)"),
-    ConfigDefault("max_order_qty_crypto", "1.0", "Largest quantity of one crypto order"),
-    ConfigDefault("max_order_qty_stock", "100", "Largest quantity of one stock order (shares)"),
-    ConfigDefault("max_order_notional_usd", "5000", "Largest value of one order (USD)"),
-    ConfigDefault("max_open_orders", "50", "Most orders open at once, all symbols together"),
-    ConfigDefault(
-        "max_open_orders_per_symbol", "10", "Most orders open at once per symbol (none: no limit)"
-    ),
-    ConfigDefault(
-        "max_daily_loss_usd", "1000", "Loss since the UTC day start that halts trading (USD)"
-    ),
-    ConfigDefault("max_orders_per_second", "5", "Most orders sent in any rolling second"),
-    ConfigDefault("max_orders_per_minute", "60", "Most orders sent in any rolling minute"),
-    ConfigDefault(
-        "max_price_deviation_pct",
-        "10",
-        "Furthest a limit or stop price may be from the last price (percent)",
-    ),
-    ConfigDefault("enforce_market_hours", "true", "Stocks trade only inside NYSE sessions"),
+_RISK_DESCRIPTIONS: dict[str, str] = {
+    "max_position_size_usd": "Largest position notional per symbol (USD)",
+    "max_order_qty_crypto": "Largest quantity of one crypto order",
+    "max_order_qty_stock": "Largest quantity of one stock order (shares)",
+    "max_order_notional_usd": "Largest value of one order (USD)",
+    "max_open_orders": "Most orders open at once, all symbols together",
+    "max_open_orders_per_symbol": "Most orders open at once per symbol (none: no limit)",
+    "max_daily_loss_usd": "Loss since the UTC day start that halts trading (USD)",
+    "max_orders_per_second": "Most orders sent in any rolling second",
+    "max_orders_per_minute": "Most orders sent in any rolling minute",
+    "max_price_deviation_pct": "Furthest a limit or stop price may be from the last price (%)",
+    "enforce_market_hours": "Stocks trade only inside NYSE sessions",
+}
+# The values are RiskLimits' own defaults, so the domain type is their one source.
+RISK_DEFAULTS: tuple[ConfigDefault, ...] = tuple(
+    ConfigDefault(key, value, _RISK_DESCRIPTIONS[key])
+    for key, value in RiskLimits().to_mapping().items()
 )
 
 
