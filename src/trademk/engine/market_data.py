@@ -40,9 +40,6 @@ class MarketDataService:
     def add_status_source(self, name: str, source: StatusSource) -> None:
         self._status_sources[name] = source
 
-    def set_symbols(self, symbols: Iterable[str]) -> None:
-        self._symbols = {symbol.upper() for symbol in symbols}
-
     def known(self, symbol: str) -> str:
         """The canonical symbol, or UnknownSymbolError."""
         canonical = symbol.upper()
