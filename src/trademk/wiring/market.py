@@ -1,19 +1,26 @@
-"""Market data for one process: tick store, price cache, ingestion, feed, read service."""
+"""Market data for one process: tick store, price cache, ingestion, feed, read service.
+
+In a split deployment exactly one process reads the venue and writes the tick
+store (``publish_to``: it relays its ticks through Redis); the others relay
+from Redis (``relay_from``) and only read the store.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import redis.asyncio as aioredis
 import structlog
 
 from trademk.config import Settings
 from trademk.domain.calendar import NyseCalendar
-from trademk.domain.ports import TickStore
+from trademk.domain.ports import MarketDataFeed, TickStore
 from trademk.engine.clock import Clock
 from trademk.engine.market_data import MarketDataService
 from trademk.engine.market_pump import MarketDataPump
 from trademk.engine.price_cache import LatestPriceCache
 from trademk.ingest import IngestPipeline
+from trademk.messaging.redis_ticks import RedisTickFeed, RedisTickPublisher
 from trademk.observability.metrics import Metrics
 from trademk.storage.ticks import open_tick_store
 from trademk.venues.feeds import build_feed
@@ -30,6 +37,11 @@ def feed_symbols(settings: Settings) -> list[str]:
     return settings.symbols
 
 
+def ticks_stream(settings: Settings) -> str:
+    """The Redis stream the ingest process relays its ticks on."""
+    return f"{settings.redis_namespace}:ticks"
+
+
 class MarketDataStack:
     """Owns the market-data components and starts/stops them in order."""
 
@@ -41,13 +53,30 @@ class MarketDataStack:
         *,
         run_feed: bool = True,
         metrics: Metrics | None = None,
+        relay_from: aioredis.Redis | None = None,
+        publish_to: aioredis.Redis | None = None,
     ) -> None:
-        # Replaying the tick store must not write the same ticks into it again.
-        ingest = not (settings.feed == "replay" and not settings.replay_source)
+        """``relay_from``: take ticks from the stream ``ticks_stream(settings)`` instead
+        of the venue, and write none to the store (another process does).
+        ``publish_to``: relay every tick of this process's feed to that stream.
+        """
+        if relay_from is not None and publish_to is not None:
+            raise ValueError("a stack relays ticks from Redis or publishes them, not both")
+        # Replaying the tick store must not write the same ticks into it again; relayed
+        # ticks are written by the process that read them from the venue.
+        ingest = relay_from is None and not (
+            settings.feed == "replay" and not settings.replay_source
+        )
         self.settings = settings
         self.prices = LatestPriceCache()
         self.store: TickStore = open_tick_store(settings.tick_store_url)
-        feed = build_feed(settings, clock, self.store, calendar) if run_feed else None
+        feed: MarketDataFeed | None = None
+        if run_feed:
+            feed = (
+                RedisTickFeed(relay_from, ticks_stream(settings), clock=clock)
+                if relay_from is not None
+                else build_feed(settings, clock, self.store, calendar)
+            )
         feed_name = feed.name if feed is not None else settings.feed
         self.pipeline: IngestPipeline | None = (
             IngestPipeline(
@@ -66,9 +95,15 @@ class MarketDataStack:
         self.pump: MarketDataPump | None = None
         if feed is not None:
             self.pump = MarketDataPump(feed, self.prices, self.pipeline, feed_symbols(settings))
+        self.publisher: RedisTickPublisher | None = None
+        if publish_to is not None:
+            self.publisher = RedisTickPublisher(publish_to, ticks_stream(settings))
+            self.prices.add_listener(self.publisher.on_tick)
         self.service = MarketDataService(self.store, self.prices, settings.symbols)
         if self.pump is not None:
             self.service.add_status_source(self.pump.feed.name, self.pump.status)
+        if self.publisher is not None:
+            self.service.add_status_source("tick-relay", self.publisher.status)
         if metrics is not None:
             if self.pump is not None:
                 metrics.watch_feed(self.pump.status)
@@ -79,17 +114,22 @@ class MarketDataStack:
         await self.store.start()
         if self.pipeline is not None:
             await self.pipeline.start()
+        if self.publisher is not None:
+            await self.publisher.start()
         if self.pump is not None:
             await self.pump.start()
         log.info(
             "market data started",
             feed=self.pump.feed.name if self.pump else None,
             tick_store=type(self.store).__name__,
+            relays_to=self.publisher.stream_key if self.publisher else None,
         )
 
     async def stop(self) -> None:
         if self.pump is not None:
             await self.pump.stop()
+        if self.publisher is not None:
+            await self.publisher.stop()
         if self.pipeline is not None:
             await self.pipeline.stop()
         await self.store.close()
