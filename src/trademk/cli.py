@@ -108,26 +108,43 @@ def ingest(
     asyncio.run(run_ingest(settings))
 
 
-WORKER_ROLES = ("ingest", "execution")
+WORKER_ROLES = ("ingest", "execution", "strategies")
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="Interface to serve the API on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to serve the API on.")] = None,
+) -> None:
+    """Serve the API, WebSocket and dashboard alone; trading runs in the workers (needs Redis
+    and shared storage)."""
+    from trademk.wiring.processes import require_shared_storage, serve_api
+
+    settings = _settings(host=host, port=port)
+    require_shared_storage(settings, "api")
+    base = f"http://{settings.host}:{settings.port}"
+    out.print(f"[bold]Trademk {__version__}[/bold] API starting (trading in the workers)")
+    out.print(f"  Dashboard {base}/app")
+    out.print(f"  API      {base}/api")
+    announce_first_admin(settings, out)
+    asyncio.run(serve_api(settings, role="api"))
 
 
 @app.command()
 def worker(
-    role: Annotated[str, typer.Option(help="What this process does: ingest or execution.")],
+    role: Annotated[
+        str, typer.Option(help="What this process does: ingest, execution or strategies.")
+    ],
 ) -> None:
     """Run one part of the platform as its own process (needs Redis and shared storage)."""
-    from trademk.wiring.processes import (
-        require_shared_storage,
-        run_execution_worker,
-        run_ingest,
-    )
+    from trademk.wiring.processes import require_shared_storage, run_ingest, run_worker
 
     if role not in WORKER_ROLES:
         raise ConfigError(f"unknown worker role {role!r}: use one of {', '.join(WORKER_ROLES)}")
     settings = _settings()
     require_shared_storage(settings, role)
     out.print(f"trademk worker ({role}) starting")
-    asyncio.run(run_ingest(settings) if role == "ingest" else run_execution_worker(settings))
+    asyncio.run(run_ingest(settings) if role == "ingest" else run_worker(settings, role))
 
 
 def main() -> None:

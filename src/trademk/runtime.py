@@ -3,6 +3,20 @@
 ``Platform`` owns the long-lived resources of one process — the app database,
 Redis, the tick store, feeds and pipelines — and starts and stops them in
 order. Nothing else reaches for globals.
+
+Its ``role`` says which part of the platform this process is:
+
+- ``all`` (``trademk run``): everything in one process;
+- ``api`` (``trademk api``): the API, WebSocket streams and alerts; trading
+  through the execution workers (wiring/remote_desk.py), strategies through
+  the strategies worker;
+- ``execution`` (``trademk worker --role execution``): risk, OMS and venue,
+  executing signals from the shared stream and answering the API's commands;
+- ``strategies`` (``trademk worker --role strategies``): the strategy runner,
+  sending its orders onto the shared signal stream.
+
+Every role but ``all`` takes its prices from the ingest worker over Redis
+(messaging/redis_ticks.py) instead of reading a venue feed itself.
 """
 
 from __future__ import annotations
@@ -22,8 +36,10 @@ from trademk import __version__
 from trademk.backtest.jobs import BacktestJobRunner
 from trademk.config import Settings
 from trademk.domain.calendar import NyseCalendar
+from trademk.domain.portfolio import Portfolio
 from trademk.engine.bus import InProcessBus, MessageBus
 from trademk.engine.clock import Clock, LiveClock, utc_now
+from trademk.engine.control import ControlClient, ControlServer
 from trademk.engine.signal_queue import InProcessSignalQueue, SignalQueue
 from trademk.engine.trading import TradingCore
 from trademk.messaging.redis_bus import RedisEventBus
@@ -32,14 +48,26 @@ from trademk.observability.health import HealthService
 from trademk.observability.metrics import Metrics
 from trademk.security.services import SecurityServices
 from trademk.storage import database, migrate
+from trademk.storage.kill_switch_repository import KillSwitchRepository
 from trademk.storage.risk_limits_repository import RiskLimitsRepository
 from trademk.storage.seed import seed_defaults
 from trademk.storage.trading_repository import TradingRepository
 from trademk.venues.reconnect import ExponentialBackoff
 from trademk.wiring.live import LiveServices
 from trademk.wiring.market import MarketDataStack
+from trademk.wiring.remote_desk import RemoteDesk
+from trademk.wiring.shared_book import SharedBook
 from trademk.wiring.strategies import StrategyService, build_strategy_service
-from trademk.wiring.trading import build_trading_core
+from trademk.wiring.trading import asset_classes, build_trading_core
+from trademk.wiring.trading_control import (
+    ForeignFills,
+    honour_stored_halt,
+    trading_command_handlers,
+    trading_status,
+)
+from trademk.wiring.trading_desk import LocalDesk, TradingDesk
+
+ROLES = ("all", "api", "execution", "strategies")
 
 log = structlog.get_logger(__name__)
 
@@ -55,7 +83,13 @@ class Platform:
         run_feed: bool = True,
         run_trading: bool = True,
         run_strategies: bool = True,
+        role: str = "all",
     ) -> None:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
+        if role != "all" and not settings.redis_url:
+            raise ValueError(f"the {role} role runs beside other processes and needs REDIS_URL")
+        self.role = role
         self.settings = settings
         self.clock = clock or LiveClock()
         self.engine: AsyncEngine = database.create_engine(settings.app_database_url)
@@ -95,7 +129,12 @@ class Platform:
             self.signals = RedisSignalQueue(self.redis, stream=f"{namespace}:signals")
         self.metrics = Metrics()
         self.market = MarketDataStack(
-            settings, self.clock, self.calendar, run_feed=run_feed, metrics=self.metrics
+            settings,
+            self.clock,
+            self.calendar,
+            run_feed=run_feed,
+            metrics=self.metrics,
+            relay_from=self.redis if role != "all" else None,
         )
         self.market_data = self.market.service
         self.backtests = BacktestJobRunner(
@@ -103,15 +142,19 @@ class Platform:
         )
         self.ingest = self.market.pipeline
         self.risk_limits = RiskLimitsRepository(self.sessions)
-        self.run_trading = run_trading
+        self.kill_switch = KillSwitchRepository(self.sessions)
+        self.run_trading = run_trading and role in ("all", "execution")
         # Strategies run in exactly one process: a copy elsewhere would never see the
         # first one's fills and would trade on a different idea of its position.
-        self.run_strategies = run_strategies
+        self.run_strategies = run_strategies and role in ("all", "strategies")
         self.trading: TradingCore | None = None
+        self.desk: TradingDesk | None = None
         self.strategies: StrategyService | None = None
+        self.control: ControlClient | None = None
+        self.shared_book: SharedBook | None = None
         self.metrics.watch_trading(lambda: self.trading)
         self.live = LiveServices(
-            self.clock, self.bus, self.market.prices, self.sessions, lambda: self.trading
+            self.clock, self.bus, self.market.prices, self.sessions, self._book
         )
         self.health.add_check("tickstore", self.market.check_store)
         if self.market.pump is not None:
@@ -122,6 +165,29 @@ class Platform:
         self.database_ready = asyncio.Event()
         self._database_retry: asyncio.Task[None] | None = None
         self.started = False
+
+    def _book(self) -> Portfolio | None:
+        """The account marked at the latest prices, for the portfolio stream."""
+        if self.trading is not None:
+            return self.trading.marked_portfolio()
+        if self.shared_book is not None:
+            return self.shared_book.portfolio()
+        return None
+
+    def _workers_status(self) -> dict[str, Any]:
+        """The API's view of the workers: degraded while no execution worker reports."""
+        assert self.control is not None
+        execution = [w.instance for w in self.control.workers("execution")]
+        return {
+            "state": "running" if execution else "degraded",
+            "reason": "" if execution else "no execution worker has reported recently",
+            "execution": execution,
+            "strategies": [w.instance for w in self.control.workers("strategies")],
+        }
+
+    @property
+    def serves_api(self) -> bool:
+        return self.role in ("all", "api")
 
     async def _check_database(self) -> dict[str, Any]:
         await database.ping(self.engine)
@@ -165,8 +231,13 @@ class Platform:
     async def _start_trading(self) -> None:
         """What needs the app database: live fan-out with alerts, then the trading core
         (which reconciles with the venue before it trades)."""
-        await self.live.start()
-        self._stack.push_async_callback(self.live.stop)
+        if self.serves_api:
+            # Alerts fire and WebSocket streams are served where the API is, once.
+            await self.live.start()
+            self._stack.push_async_callback(self.live.stop)
+        if self.role == "api":
+            await self._start_remote_desk()
+            return
         if not self.run_trading:
             return
         trading = await build_trading_core(
@@ -181,10 +252,59 @@ class Platform:
         self._stack.push_async_callback(trading.oms.venue.close)
         await trading.start(TradingRepository(self.sessions))
         self._stack.push_async_callback(trading.stop)
+        await honour_stored_halt(trading, self.kill_switch)
         self.trading = trading
+        self.desk = LocalDesk(trading, self.risk_limits, self.kill_switch)
         self.health.add_component("trading", trading.status)
+        if self.role == "execution":
+            await self._serve_execution_commands(trading)
         if self.run_strategies:
             await self._start_strategies(trading)
+
+    async def _serve_execution_commands(self, trading: TradingCore) -> None:
+        """An execution worker answers the API and books the other workers' fills."""
+        foreign = ForeignFills(self.bus, trading)
+        await foreign.start()
+        self._stack.push_async_callback(foreign.stop)
+        server = ControlServer(
+            self.bus,
+            "execution",
+            trading_command_handlers(trading, self.risk_limits),
+            lambda: trading_status(trading),
+        )
+        await server.start()
+        self._stack.push_async_callback(server.stop)
+
+    async def _start_remote_desk(self) -> None:
+        """The API process: trading through the execution workers, over Redis and the DB."""
+        control = ControlClient(self.bus)
+        await control.start()
+        self._stack.push_async_callback(control.stop)
+        venue = self.settings.broker
+        repository = TradingRepository(self.sessions)
+        book = SharedBook(
+            self.bus,
+            repository.fills,
+            self.market.prices,
+            venue,
+            self.settings.paper_starting_cash if venue == "paper" else None,
+        )
+        await book.start()
+        self._stack.push_async_callback(book.stop)
+        self.control = control
+        self.shared_book = book
+        self.health.add_component("workers", self._workers_status)
+        self.desk = RemoteDesk(
+            venue=venue,
+            clock=self.clock,
+            asset_classes=asset_classes(self.settings),
+            signals=self.signals,
+            control=control,
+            book=book,
+            orders=repository,
+            limits=self.risk_limits,
+            kill_switch=self.kill_switch,
+        )
 
     async def _start_strategies(self, trading: TradingCore) -> None:
         """The strategy runtime, after the trading core it sends orders through."""
@@ -213,8 +333,9 @@ class Platform:
             return
         try:
             await self._start_market()
-            await self.backtests.start()
-            self._stack.push_async_callback(self.backtests.stop)
+            if self.serves_api:
+                await self.backtests.start()
+                self._stack.push_async_callback(self.backtests.stop)
             try:
                 await self.prepare_database()
             except (OSError, DBAPIError) as err:
@@ -230,7 +351,9 @@ class Platform:
         # Everything built so far lives as long as the process: keep it out of the
         # collector's scans, which otherwise pause the trading path for tens of ms.
         gc.freeze()
-        log.info("platform started", feed=self.settings.feed, broker=self.settings.broker)
+        log.info(
+            "platform started", role=self.role, feed=self.settings.feed, broker=self.settings.broker
+        )
 
     async def stop(self) -> None:
         """Stop components in reverse order, then release connections."""
@@ -240,7 +363,10 @@ class Platform:
                 await self._database_retry
         await self._stack.aclose()
         self.trading = None
+        self.desk = None
         self.strategies = None
+        self.control = None
+        self.shared_book = None
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()

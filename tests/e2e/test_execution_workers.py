@@ -1,8 +1,9 @@
 """Two `trademk worker --role execution` processes on the real Redis and PostgreSQL.
 
 1,000 signals go into the Redis stream; both workers execute them through risk,
-the OMS and their paper venue. One worker is killed half-way. Every signal
-becomes exactly one order, and no order is filled twice.
+the OMS and their paper venue, at prices an ingest worker relays to them. One
+execution worker is killed half-way. Every signal becomes exactly one order,
+and no order is filled twice.
 """
 
 from __future__ import annotations
@@ -75,16 +76,16 @@ async def test_two_workers_execute_each_signal_exactly_once(
         side = OrderSide.BUY if i % 2 == 0 else OrderSide.SELL
         await queue.put(OrderRequest(f"w-{i:04d}", "BTCUSDT", side, Decimal("0.001")))
 
-    logs = [open(tmp_path / f"worker{n}.log", "wb") for n in (1, 2)]  # noqa: SIM115
+    logs = [open(tmp_path / f"worker{n}.log", "wb") for n in (1, 2, 3)]  # noqa: SIM115
     workers = [
         subprocess.Popen(
-            [TRADEMK, "worker", "--role", "execution"],
+            [TRADEMK, "worker", "--role", role],
             env=env,
             cwd=tmp_path,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        for log in logs
+        for role, log in zip(("execution", "execution", "ingest"), logs, strict=True)
     ]
     try:
         async with asyncio.timeout(180):

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from trademk.engine.trading import TradingCore
 from trademk.runtime import Platform
+from trademk.wiring.trading_desk import TradingDesk
 
 
 def get_platform(request: Request) -> Platform:
@@ -18,13 +18,13 @@ def get_platform(request: Request) -> Platform:
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
-def get_trading(platform: PlatformDep) -> TradingCore:
-    """The trading core, or 503 while it cannot run (e.g. the database is unreachable)."""
-    if platform.trading is None:
+def get_desk(platform: PlatformDep) -> TradingDesk:
+    """The trading desk, or 503 while trading cannot run (e.g. the database is unreachable)."""
+    if platform.desk is None:
         raise HTTPException(
             503, "trading is not running yet: the app database is unreachable or still starting"
         )
-    return platform.trading
+    return platform.desk
 
 
-TradingDep = Annotated[TradingCore, Depends(get_trading)]
+DeskDep = Annotated[TradingDesk, Depends(get_desk)]

@@ -6,6 +6,9 @@ import structlog
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
+from trademk.engine.control import NoWorkerAnswered
+from trademk.wiring.trading_desk import DeskUnavailable
+
 log = structlog.get_logger(__name__)
 
 
@@ -18,8 +21,16 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """Trading lives in another process that cannot answer now: 503 saying which."""
+    log.warning("service unavailable", path=request.url.path, reason=str(exc))
+    return JSONResponse(status_code=503, content={"detail": str(exc)})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unhandled)
+    app.add_exception_handler(DeskUnavailable, _unavailable)
+    app.add_exception_handler(NoWorkerAnswered, _unavailable)
 
 
 def unprocessable(*problems: tuple[tuple[str, ...], str]) -> HTTPException:

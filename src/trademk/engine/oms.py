@@ -121,6 +121,8 @@ def fill_payload(fill: Fill) -> dict[str, Any]:
         "price": str(fill.price),
         "fee": str(fill.fee),
         "venue": fill.venue,
+        "venue_order_id": fill.venue_order_id,
+        "ts": fill.ts_ns,
         "strategy_id": fill.strategy_id,
     }
 

@@ -101,6 +101,11 @@ class TradingCore:
         await self.oms.submit(request)
         await self.journal.flush()
 
+    def marked_portfolio(self) -> Portfolio:
+        """The portfolio with every open position marked at the latest price."""
+        self.mark_to_market()
+        return self.portfolio
+
     def mark_to_market(self) -> None:
         """Mark every open position at the latest price."""
         for position in list(self.portfolio.open_positions()):

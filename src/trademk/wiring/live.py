@@ -27,12 +27,12 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from trademk.domain.market import NANOS_PER_SECOND, Bar, Tick
+from trademk.domain.portfolio import Portfolio
 from trademk.engine.alert_engine import AlertEngine
 from trademk.engine.bar_aggregator import BarAggregator
 from trademk.engine.bus import InProcessBus, MessageBus, Subscription
 from trademk.engine.clock import Clock, ns_to_datetime
 from trademk.engine.price_cache import LatestPriceCache
-from trademk.engine.trading import TradingCore
 from trademk.engine.webhooks import WebhookSender
 from trademk.storage.alert_repository import AlertRepository
 
@@ -110,21 +110,17 @@ def _money(value: Decimal) -> str:
 class PortfolioPublisher:
     """Publishes a portfolio snapshot on ``portfolio`` when it changed."""
 
-    def __init__(
-        self, bus: MessageBus, clock: Clock, trading: Callable[[], TradingCore | None]
-    ) -> None:
+    def __init__(self, bus: MessageBus, clock: Clock, book: Callable[[], Portfolio | None]) -> None:
         self.bus = bus
         self.clock = clock
-        self.trading = trading
+        self.book = book
         self._last: dict[str, Any] | None = None
 
     def snapshot(self) -> dict[str, Any] | None:
         """Cash, equity, exposure and P&L marked at the latest prices (None: no trading)."""
-        trading = self.trading()
-        if trading is None:
+        book = self.book()
+        if book is None:
             return None
-        trading.mark_to_market()
-        book = trading.portfolio
         return {
             "currency": book.base_currency,
             "starting_cash": _money(book.starting_cash),
@@ -201,7 +197,7 @@ class LiveServices:
         bus: MessageBus,
         prices: LatestPriceCache,
         sessions: async_sessionmaker[AsyncSession],
-        trading: Callable[[], TradingCore | None],
+        book: Callable[[], Portfolio | None],
         *,
         options: WebSocketOptions | None = None,
         portfolio_interval: float = 1.0,
@@ -215,7 +211,7 @@ class LiveServices:
         self.portfolio_interval = portfolio_interval
         self.aggregator = BarAggregator(BAR_INTERVAL, grace_ns=int(bar_grace * NANOS_PER_SECOND))
         self.market = MarketPublisher(bus, self.aggregator)
-        self.portfolio = PortfolioPublisher(bus, clock, trading)
+        self.portfolio = PortfolioPublisher(bus, clock, book)
         self.alert_repository = AlertRepository(sessions)
         self.alerts = AlertEngine(clock, bus, self.alert_repository, webhooks or WebhookSender())
         self.connections: set[Any] = set()

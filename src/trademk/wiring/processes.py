@@ -1,4 +1,4 @@
-"""Long-running processes other than the API: ingestion on its own."""
+"""The long-running processes: the whole platform, the API alone, and the workers."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import contextlib
 import signal
 from wsgiref.simple_server import WSGIServer
 
+import redis.asyncio as aioredis
 import structlog
 
 from trademk.config import ConfigError, Settings
@@ -35,8 +36,21 @@ async def run_ingest(settings: Settings, status_every: float = 30.0) -> None:
     """Feed → tick store, nothing else, until interrupted; logs progress periodically."""
     clock = LiveClock()
     metrics = Metrics()
-    stack = MarketDataStack(settings, clock, NyseCalendar(utc_now(clock).date()), metrics=metrics)
-    await stack.start()
+    redis = aioredis.from_url(settings.redis_url) if settings.redis_url else None
+    stack = MarketDataStack(
+        settings,
+        clock,
+        NyseCalendar(utc_now(clock).date()),
+        metrics=metrics,
+        # With Redis, the other processes take their prices from this one.
+        publish_to=redis,
+    )
+    try:
+        await stack.start()
+    except BaseException:
+        if redis is not None:
+            await redis.aclose()
+        raise
     server = _serve_metrics(metrics, settings)
     reporter = asyncio.create_task(_report(stack, status_every))
     try:
@@ -48,6 +62,8 @@ async def run_ingest(settings: Settings, status_every: float = 30.0) -> None:
         if server is not None:
             server.shutdown()
         await stack.stop()
+        if redis is not None:
+            await redis.aclose()
 
 
 def _serve_metrics(metrics: Metrics, settings: Settings) -> WSGIServer | None:
@@ -73,13 +89,20 @@ async def _report(stack: MarketDataStack, every: float) -> None:
 
 
 def require_shared_storage(settings: Settings, role: str) -> None:
-    """Worker processes share state: refuse the embedded, single-process defaults."""
+    """Split processes share state: refuse the embedded, single-process defaults.
+
+    ``role`` is ``api`` or a worker role (``ingest``, ``execution``, ``strategies``).
+    """
+    command = "trademk api" if role == "api" else f"trademk worker --role {role}"
     problems = []
     if not settings.redis_url:
-        problems.append("REDIS_URL is not set (workers exchange signals and events over Redis)")
-    if role == "execution" and settings.app_database_url.startswith("sqlite"):
         problems.append(
-            "DATABASE_URL is SQLite (execution workers share orders through PostgreSQL)"
+            "REDIS_URL is not set (the processes exchange prices, signals and events over Redis)"
+        )
+    if role != "ingest" and settings.app_database_url.startswith("sqlite"):
+        problems.append(
+            "DATABASE_URL is SQLite (the processes share orders, fills and strategies "
+            "through PostgreSQL)"
         )
     if settings.tick_store_url.startswith("duckdb"):
         problems.append(
@@ -88,18 +111,17 @@ def require_shared_storage(settings: Settings, role: str) -> None:
         )
     if problems:
         raise ConfigError(
-            f"`trademk worker --role {role}` runs next to other processes and needs shared "
-            "storage:\n  - "
+            f"`{command}` runs next to other processes and needs shared storage:\n  - "
             + "\n  - ".join(problems)
             + "\nFor one process on embedded storage use `trademk run`."
         )
 
 
-async def run_execution_worker(settings: Settings) -> None:
-    """Take signals from the Redis stream and execute them; no HTTP server."""
+async def run_worker(settings: Settings, role: str) -> None:
+    """An execution or strategies worker: no HTTP server, metrics on METRICS_PORT."""
     from trademk.runtime import Platform
 
-    platform = Platform(settings, run_strategies=False)
+    platform = Platform(settings, role=role)
     await platform.start()
     server = _serve_metrics(platform.metrics, settings)
     try:
@@ -110,8 +132,8 @@ async def run_execution_worker(settings: Settings) -> None:
         await platform.stop()
 
 
-async def serve_api(settings: Settings) -> None:
-    """Start the platform, then serve its API until Ctrl-C.
+async def serve_api(settings: Settings, role: str = "all") -> None:
+    """Start the platform (``all``) or the API process (``api``), then serve until Ctrl-C.
 
     Starting the platform before the server means a startup failure (a tick
     store held by another process, a broker refusing the credentials) ends
@@ -123,7 +145,7 @@ async def serve_api(settings: Settings) -> None:
     from trademk.runtime import Platform
     from trademk.storage.ticks import TickStoreError
 
-    platform = Platform(settings)
+    platform = Platform(settings, role=role)
     try:
         await platform.start()
     except (TickStoreError, OSError) as err:

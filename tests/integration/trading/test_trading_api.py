@@ -139,6 +139,23 @@ async def test_halt_cancels_open_orders_and_denies_new_ones(trading_api: Trading
         assert resumed.json()["state"] == "active"
 
 
+async def test_a_halt_outlives_a_restart_until_an_operator_resumes(
+    trading_api: TradingFactory,
+) -> None:
+    async with trading_api() as api:
+        halted = await api.client.post(
+            "/api/v1/trading/halt", json={"reason": "overnight drill"}, headers=api.headers
+        )
+        assert halted.status_code == 200
+    async with trading_api() as api:
+        state = (await api.get("/api/v1/trading/state")).json()
+        assert (state["state"], state["reason"]) == ("halted", "overnight drill")
+        resumed = await api.client.post("/api/v1/trading/resume", headers=api.headers)
+        assert resumed.json()["state"] == "active"
+    async with trading_api() as api:
+        assert (await api.get("/api/v1/trading/state")).json()["state"] == "active"
+
+
 async def test_risk_limits_read_change_and_validate(trading_api: TradingFactory) -> None:
     async with trading_api() as api:
         limits = (await api.get("/api/v1/risk/limits")).json()

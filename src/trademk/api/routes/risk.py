@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body
 
-from trademk.api.dependencies import PlatformDep, TradingDep
+from trademk.api.dependencies import DeskDep
 from trademk.api.errors import unprocessable
 from trademk.api.security import AdminDep, AuditDep, ViewerDep
 from trademk.domain.risk import RiskLimits, RiskLimitsError
@@ -18,8 +18,8 @@ LimitValue = str | int | bool | None
 
 
 @router.get("/limits", response_model=dict[str, str], summary="The current risk limits")
-async def get_limits(trading: TradingDep, _: ViewerDep) -> dict[str, str]:
-    return trading.risk.limits.to_mapping()
+async def get_limits(desk: DeskDep, _: ViewerDep) -> dict[str, str]:
+    return (await desk.limits()).to_mapping()
 
 
 @router.put(
@@ -29,8 +29,7 @@ async def get_limits(trading: TradingDep, _: ViewerDep) -> dict[str, str]:
     responses={422: {"description": "Unknown limit or invalid value; nothing is changed"}},
 )
 async def put_limits(
-    platform: PlatformDep,
-    trading: TradingDep,
+    desk: DeskDep,
     _: AdminDep,
     audit: AuditDep,
     changes: Annotated[
@@ -40,7 +39,7 @@ async def put_limits(
 ) -> dict[str, str]:
     if not changes:
         raise unprocessable((("body",), "send at least one limit to change"))
-    current = trading.risk.limits
+    current = await desk.limits()
     try:
         updated = RiskLimits.from_mapping(
             {k: ("" if v is None else v) for k, v in changes.items()}, base=current
@@ -49,8 +48,7 @@ async def put_limits(
         raise unprocessable(
             *((("body", name), problem) for name, problem in err.errors.items())
         ) from None
-    await platform.risk_limits.save(updated)
-    trading.update_limits(updated)
+    await desk.update_limits(updated)
     await audit.record(
         AuditAction.LIMIT_CHANGE, detail={k: updated.to_mapping()[k] for k in changes}
     )

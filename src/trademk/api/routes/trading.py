@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from trademk.api.dependencies import PlatformDep, TradingDep
+from trademk.api.dependencies import DeskDep, PlatformDep
 from trademk.api.errors import unprocessable
 from trademk.api.schemas.trading import (
     HaltIn,
@@ -22,15 +22,15 @@ from trademk.api.schemas.trading import (
     TradingStateOut,
 )
 from trademk.api.security import AdminDep, AuditDep, TraderDep, ViewerDep, error_responses
-from trademk.domain.errors import RejectedError
 from trademk.domain.orders import OrderStatus
+from trademk.domain.portfolio import Portfolio
 from trademk.domain.position import Position
 from trademk.domain.signals import OrderRequest
 from trademk.engine.clock import ns_to_datetime, utc_now
 from trademk.engine.market_data import UnknownSymbolError
-from trademk.engine.trading import TradingCore
 from trademk.security.audit import AuditAction
 from trademk.storage.models import OrderRecord
+from trademk.wiring.trading_desk import DeskState, OrderNotOpen, TradingDesk
 
 router = APIRouter(
     prefix="/api/v1/trading",
@@ -87,14 +87,13 @@ def _position_out(position: Position) -> PositionOut:
     )
 
 
-def _state_out(trading: TradingCore) -> TradingStateOut:
-    risk = trading.risk
+def _state_out(state: DeskState) -> TradingStateOut:
     return TradingStateOut(
-        state=str(risk.state),
-        reason=risk.state_reason,
-        venue=trading.oms.venue.name,
-        open_orders=len(trading.oms.open_orders()),
-        denials_by_rule={k: v for k, v in risk.denials_by_rule.items() if v},
+        state=state.state,
+        reason=state.reason,
+        venue=state.venue,
+        open_orders=state.open_orders,
+        denials_by_rule=state.denials_by_rule,
     )
 
 
@@ -108,8 +107,8 @@ def _state_out(trading: TradingCore) -> TradingStateOut:
 async def post_signal(
     signal: SignalIn,
     platform: PlatformDep,
-    trading: TradingDep,
-    principal: TraderDep,
+    desk: DeskDep,
+    _: TraderDep,
     audit: AuditDep,
 ) -> SignalAccepted:
     try:
@@ -128,10 +127,10 @@ async def post_signal(
         reason=signal.reason,
     )
     try:
-        trading.oms.build_order(request)  # validates the terms before queuing
+        desk.check(request)  # validates the terms before queuing
     except ValueError as err:
         raise unprocessable((("body",), str(err))) from None
-    await trading.signals.put(request)
+    await desk.send(request)
     await audit.record(
         AuditAction.SIGNAL,
         target=request.client_order_id,
@@ -143,7 +142,7 @@ async def post_signal(
 @router.get("/orders", response_model=list[OrderOut], summary="Orders, newest first")
 async def list_orders(
     platform: PlatformDep,
-    trading: TradingDep,
+    desk: DeskDep,
     _: ViewerDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     status_: Annotated[
@@ -154,7 +153,7 @@ async def list_orders(
     strategy_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[OrderOut]:
     since = utc_now(platform.clock) - timedelta(days=days) if days else None
-    records = await trading.repository.order_records(
+    records = await desk.orders(
         limit=limit,
         status=[str(s) for s in status_] if status_ else None,
         symbol=symbol.upper() if symbol else None,
@@ -164,17 +163,16 @@ async def list_orders(
     return [_order_out(record) for record in records]
 
 
-async def _find_order(trading: TradingCore, order_id: str) -> OrderRecord:
-    await trading.journal.flush()
-    record: OrderRecord | None = await trading.repository.order_record(order_id)
+async def _find_order(desk: TradingDesk, order_id: str) -> OrderRecord:
+    record = await desk.order(order_id)
     if record is None:
         raise HTTPException(404, f"no order with client_order_id or venue id {order_id!r}")
     return record
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut, summary="One order", responses=_NO_ORDER)
-async def get_order(order_id: str, trading: TradingDep, _: ViewerDep) -> OrderOut:
-    return _order_out(await _find_order(trading, order_id))
+async def get_order(order_id: str, desk: DeskDep, _: ViewerDep) -> OrderOut:
+    return _order_out(await _find_order(desk, order_id))
 
 
 @router.delete(
@@ -184,28 +182,23 @@ async def get_order(order_id: str, trading: TradingDep, _: ViewerDep) -> OrderOu
     summary="Cancel an open order",
     responses=error_responses({404: "No such order", 409: "The order is no longer open"}),
 )
-async def cancel_order(
-    order_id: str, trading: TradingDep, _: TraderDep, audit: AuditDep
-) -> OrderOut:
-    record = await _find_order(trading, order_id)
+async def cancel_order(order_id: str, desk: DeskDep, _: TraderDep, audit: AuditDep) -> OrderOut:
+    record = await _find_order(desk, order_id)
     try:
-        await trading.oms.cancel(record.client_order_id)
-    except KeyError:
-        raise HTTPException(409, f"order {order_id} is not open") from None
-    except RejectedError as err:
+        await desk.cancel(record)
+    except OrderNotOpen as err:
         raise HTTPException(409, str(err)) from None
     await audit.record(AuditAction.CANCEL, target=record.client_order_id)
-    return _order_out(await _find_order(trading, order_id))
+    return _order_out(await _find_order(desk, order_id))
 
 
 @router.get("/positions", response_model=list[PositionOut], summary="Positions, marked to market")
 async def positions(
-    trading: TradingDep,
+    desk: DeskDep,
     _: ViewerDep,
     include_closed: Annotated[bool, Query(description="Include flat positions")] = False,
 ) -> list[PositionOut]:
-    trading.mark_to_market()
-    found = trading.portfolio.positions.values()
+    found = (await desk.book()).positions.values()
     return [
         _position_out(p)
         for p in sorted(found, key=lambda p: (p.symbol, p.venue))
@@ -214,9 +207,8 @@ async def positions(
 
 
 @router.get("/portfolio", response_model=PortfolioOut, summary="Cash, equity, exposure, P&L")
-async def portfolio(trading: TradingDep, _: ViewerDep) -> PortfolioOut:
-    trading.mark_to_market()
-    book = trading.portfolio
+async def portfolio(desk: DeskDep, _: ViewerDep) -> PortfolioOut:
+    book: Portfolio = await desk.book()
     open_positions = sorted(book.open_positions(), key=lambda p: (p.symbol, p.venue))
     return PortfolioOut(
         currency=book.base_currency,
@@ -237,24 +229,22 @@ async def portfolio(trading: TradingDep, _: ViewerDep) -> PortfolioOut:
 
 
 @router.get("/state", response_model=TradingStateOut, summary="Trading state and risk denials")
-async def trading_state(trading: TradingDep, _: ViewerDep) -> TradingStateOut:
-    return _state_out(trading)
+async def trading_state(desk: DeskDep, _: ViewerDep) -> TradingStateOut:
+    return _state_out(await desk.state())
 
 
 @router.post("/halt", response_model=HaltOut, summary="Kill switch: halt and cancel open orders")
-async def halt(
-    trading: TradingDep, _: AdminDep, audit: AuditDep, body: HaltIn | None = None
-) -> HaltOut:
+async def halt(desk: DeskDep, _: AdminDep, audit: AuditDep, body: HaltIn | None = None) -> HaltOut:
     body = body or HaltIn()
-    canceled = await trading.halt(body.reason, cancel_open_orders=body.cancel_open_orders)
+    canceled = await desk.halt(body.reason, cancel_open_orders=body.cancel_open_orders)
     await audit.record(
         AuditAction.HALT, detail={"reason": body.reason, "canceled_orders": canceled}
     )
-    return HaltOut(**_state_out(trading).model_dump(), canceled_orders=canceled)
+    return HaltOut(**_state_out(await desk.state()).model_dump(), canceled_orders=canceled)
 
 
 @router.post("/resume", response_model=TradingStateOut, summary="Resume trading")
-async def resume(trading: TradingDep, _: AdminDep, audit: AuditDep) -> TradingStateOut:
-    trading.risk.resume("resumed by operator")
+async def resume(desk: DeskDep, _: AdminDep, audit: AuditDep) -> TradingStateOut:
+    await desk.resume("resumed by operator")
     await audit.record(AuditAction.RESUME)
-    return _state_out(trading)
+    return _state_out(await desk.state())
