@@ -158,6 +158,30 @@ def test_latency_benchmark_prints_its_percentiles() -> None:
     assert_lines(result.stdout, [r"^Machine: ", r"\bn=50\b.*\bp50="])
 
 
+def test_tick_relay_benchmark_prints_a_rate_per_layout_and_checks_completeness(
+    redis_url: str,
+) -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "tick_relay.py"), "--ticks=2000"],
+        cwd=REPO,
+        env={**os.environ, "TEST_REDIS_URL": redis_url},
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert_lines(
+        result.stdout,
+        [
+            r"^Machine: ",
+            rf"^\s*two processes\s+2,000\s+{MS}\s+{RATE}\s.*\byes$",
+            rf"^\s*one process\s+2,000\s+{MS}\s+{RATE}\s.*\byes$",
+        ],
+    )
+
+
 def test_percentiles_use_nearest_rank_and_report_the_maximum() -> None:
     common = load_common()
 

@@ -150,6 +150,7 @@ class PlatformStateCollector(Collector):
         yield from _guarded("feeds", lambda: _feed_families(_statuses(m.feed_sources)))
         yield m.ingest_lag_family()
         yield from _guarded("ingest", lambda: _ingest_families(_statuses(m.ingest_sources)))
+        yield from _guarded("relay", lambda: _relay_families(_statuses(m.relay_sources)))
         yield from _guarded("trading", lambda: _trading_families(m.trading_source()))
 
 
@@ -160,6 +161,7 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.feed_sources: list[StatusSource] = []
         self.ingest_sources: list[StatusSource] = []
+        self.relay_sources: list[StatusSource] = []
         self.trading_source: TradingSource = lambda: None
         self._lag: dict[str, BatchHistogram] = {}
         self._lag_lock = threading.Lock()
@@ -206,6 +208,10 @@ class Metrics:
     def watch_ingest(self, status: StatusSource) -> None:
         """Read an ingest pipeline's ``status()`` (pending, write errors, spills) at scrape time."""
         self.ingest_sources.append(status)
+
+    def watch_relay(self, status: StatusSource) -> None:
+        """Read a tick relay publisher's ``status()`` (published, written, dropped, backlog)."""
+        self.relay_sources.append(status)
 
     def watch_trading(self, trading: TradingSource) -> None:
         """Read orders by status, OMS outcomes and risk denials from ``trading()`` when set."""
@@ -348,6 +354,30 @@ def _ingest_families(statuses: Sequence[Mapping[str, Any]]) -> list[Metric]:
         write_errors.add_metric(pipeline, float(status.get("write_errors", 0)))
         spilled.add_metric(pipeline, float(status.get("spilled_ticks", 0)))
     return [pending, write_errors, spilled]
+
+
+def _relay_families(statuses: Sequence[Mapping[str, Any]]) -> list[Metric]:
+    written = CounterMetricFamily(
+        "trademk_tick_relay_written_ticks",
+        "Ticks written to the Redis tick stream for the other processes",
+        labels=["stream"],
+    )
+    dropped = CounterMetricFamily(
+        "trademk_tick_relay_dropped_ticks",
+        "Ticks the relay dropped while Redis was unreachable (the tick store still has them)",
+        labels=["stream"],
+    )
+    backlog = GaugeMetricFamily(
+        "trademk_tick_relay_backlog_ticks",
+        "Ticks waiting to be written to the Redis tick stream",
+        labels=["stream"],
+    )
+    for status in statuses:
+        stream = [str(status.get("stream", "ticks"))]
+        written.add_metric(stream, float(status.get("written", 0)))
+        dropped.add_metric(stream, float(status.get("dropped", 0)))
+        backlog.add_metric(stream, float(status.get("backlog", 0)))
+    return [written, dropped, backlog]
 
 
 def _trading_families(trading: TradingCore | None) -> list[Metric]:

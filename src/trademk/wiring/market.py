@@ -109,6 +109,8 @@ class MarketDataStack:
                 metrics.watch_feed(self.pump.status)
             if self.pipeline is not None:
                 metrics.watch_ingest(self.pipeline.status)
+            if self.publisher is not None:
+                metrics.watch_relay(self.publisher.status)
 
     async def start(self) -> None:
         await self.store.start()

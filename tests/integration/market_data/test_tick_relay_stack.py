@@ -68,10 +68,12 @@ async def test_a_publishing_stacks_prices_reach_a_relaying_stack_that_writes_not
         metrics=metrics,
         relay_from=worker_client,
     )
+    ingest_metrics = Metrics()
     ingest = MarketDataStack(
         settings_for(tmp_path / "ingest", unique_name),
         LiveClock(),
         CALENDAR,
+        metrics=ingest_metrics,
         publish_to=ingest_client,
     )
     assert worker.pipeline is None and worker.publisher is None
@@ -96,6 +98,10 @@ async def test_a_publishing_stacks_prices_reach_a_relaying_stack_that_writes_not
 
     await ingest.stop()  # the publisher flushes on the way down
     await wait_until(lambda: worker_pump.ticks == ingest_pump.ticks)
+    written = ingest_metrics.registry.get_sample_value(
+        "trademk_tick_relay_written_ticks_total", {"stream": f"{unique_name}:ticks"}
+    )
+    assert written == ingest_pump.ticks
     for symbol in SYMBOLS:
         assert worker.prices.get(symbol) == ingest.prices.get(symbol) is not None
     await worker.stop()
