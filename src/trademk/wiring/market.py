@@ -105,12 +105,16 @@ class MarketDataStack:
         if self.publisher is not None:
             self.service.add_status_source("tick-relay", self.publisher.status)
         if metrics is not None:
-            if self.pump is not None:
-                metrics.watch_feed(self.pump.status)
-            if self.pipeline is not None:
-                metrics.watch_ingest(self.pipeline.status)
-            if self.publisher is not None:
-                metrics.watch_relay(self.publisher.status)
+            self._report_to(metrics)
+
+    def _report_to(self, metrics: Metrics) -> None:
+        """Let Prometheus read the feed, the ingest pipeline and the relay at scrape time."""
+        if self.pump is not None:
+            metrics.watch_feed(self.pump.status)
+        if self.pipeline is not None:
+            metrics.watch_ingest(self.pipeline.status)
+        if self.publisher is not None:
+            metrics.watch_relay(self.publisher.status)
 
     async def start(self) -> None:
         await self.store.start()
