@@ -263,7 +263,7 @@ class Platform:
 
     async def _serve_execution_commands(self, trading: TradingCore) -> None:
         """An execution worker answers the API and books the other workers' fills."""
-        foreign = ForeignFills(self.bus, trading)
+        foreign = ForeignFills(self.bus, trading, TradingRepository(self.sessions))
         await foreign.start()
         self._stack.push_async_callback(foreign.stop)
         server = ControlServer(
@@ -284,7 +284,7 @@ class Platform:
         repository = TradingRepository(self.sessions)
         book = SharedBook(
             self.bus,
-            repository.fills,
+            repository,
             self.market.prices,
             venue,
             self.settings.paper_starting_cash if venue == "paper" else None,

@@ -259,6 +259,20 @@ class TradingRepository:
         async with self.sessions() as session:
             return [_fill_of(row) for row in (await session.scalars(query)).all()]
 
+    async def fills_recorded_since(
+        self, venue: str, since: datetime | None
+    ) -> tuple[list[Fill], datetime | None]:
+        """Fills of ``venue`` stored at or after ``since`` (all when None), oldest first,
+        and the newest storage time among them (the database's clock, not ours)."""
+        query = select(FillRecord).where(FillRecord.venue == venue)
+        if since is not None:
+            query = query.where(FillRecord.created_at >= since)
+        query = query.order_by(FillRecord.ts, FillRecord.created_at)
+        async with self.sessions() as session:
+            rows = (await session.scalars(query)).all()
+        newest = max((row.created_at for row in rows), default=None)
+        return [_fill_of(row) for row in rows], newest
+
     async def order_records(
         self,
         limit: int = 100,

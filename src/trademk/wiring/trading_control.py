@@ -12,29 +12,29 @@ Commands (engine/control.py, role ``execution``):
 Heartbeats carry the worker's trading state, open orders, risk denials and
 the account's starting cash.
 
-``ForeignFills`` books the fills other workers publish into this worker's
+``ForeignFills`` books the fills other workers produce into this worker's
 portfolio, so every worker checks risk (position size, exposure, daily loss)
 against the whole account, not only the part it traded itself. At start the
-worker read every stored fill already; this keeps it current.
+worker read every stored fill already; this keeps it current (from the bus,
+and from the database for any the bus lost).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Mapping
 from typing import Any
 
 import structlog
 
 from trademk.domain.errors import RejectedError
-from trademk.engine.bus import MessageBus, Subscription
+from trademk.domain.fills import Fill
+from trademk.engine.bus import MessageBus
 from trademk.engine.control import CommandHandler, CommandRefused, NotMine
-from trademk.engine.fill_relay import fill_of
 from trademk.engine.oms import order_payload
 from trademk.engine.trading import TradingCore
 from trademk.storage.kill_switch_repository import KillSwitchRepository
 from trademk.storage.risk_limits_repository import RiskLimitsRepository
+from trademk.wiring.shared_book import FillFollower, StoredFills
 
 log = structlog.get_logger(__name__)
 
@@ -98,43 +98,29 @@ async def honour_stored_halt(trading: TradingCore, kill_switch: KillSwitchReposi
 
 
 class ForeignFills:
-    """Books the fills of other processes' orders into this worker's portfolio."""
+    """Books the fills of other workers' orders into this worker's portfolio."""
 
-    def __init__(self, bus: MessageBus, trading: TradingCore) -> None:
-        self.bus = bus
+    def __init__(self, bus: MessageBus, trading: TradingCore, stored: StoredFills) -> None:
         self.trading = trading
         self.booked = 0
-        self.malformed = 0
-        self._subscription: Subscription | None = None
-        self._task: asyncio.Task[None] | None = None
+        oms = trading.oms
+        self.follower = FillFollower(
+            bus,
+            stored,
+            oms.venue.name,
+            self._book,
+            # TradingCore.start booked every stored fill already.
+            load_all=False,
+            # The OMS books its own orders' fills the moment they happen.
+            skip_order=lambda cid: oms.order(cid) is not None,
+        )
 
     async def start(self) -> None:
-        self._subscription = self.bus.subscribe("fills", capacity=100_000)
-        watch = getattr(self.bus, "watch", None)
-        if watch is not None:
-            await watch("fills")
-        self._task = asyncio.create_task(self._follow(self._subscription), name="foreign-fills")
+        await self.follower.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._subscription is not None:
-            self._subscription.close()
-            self._subscription = None
+        await self.follower.stop()
 
-    async def _follow(self, subscription: Subscription) -> None:
-        oms = self.trading.oms
-        async for _topic, payload in subscription:
-            if oms.order(str(payload.get("client_order_id"))) is not None:
-                continue  # our own order: the OMS booked it
-            try:
-                fill = fill_of(payload)
-            except (KeyError, TypeError, ValueError, ArithmeticError) as err:
-                self.malformed += 1
-                log.warning("malformed fill on the bus", error=str(err))
-                continue
-            if fill.venue == oms.venue.name and self.trading.portfolio.apply(fill):
-                self.booked += 1
+    def _book(self, fill: Fill) -> None:
+        if self.trading.portfolio.apply(fill):
+            self.booked += 1
