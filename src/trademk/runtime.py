@@ -116,8 +116,9 @@ class Platform:
         self.signals: SignalQueue = InProcessSignalQueue()
         self._redis_bus: RedisEventBus | None = None
         if self.redis is not None:
-            # Orders, fills, positions, alerts and strategy events cross processes;
-            # ticks and bars stay in the process that receives the feed.
+            # Orders, fills, positions, alerts, strategy events and commands cross
+            # processes; ticks travel on the tick relay instead (messaging/redis_ticks.py)
+            # and each process builds its own bars from them.
             namespace = settings.redis_namespace
             self._redis_bus = RedisEventBus(
                 self.redis,
