@@ -17,8 +17,13 @@ The strategy (through ``IntentRouter``) → ``RiskEngine`` → ``OrderManager`` 
 
 A strategy that only acts on its signals (``uses_default_on_bar``) is not
 called on bars where no signal column is set, where ``on_bar`` would do
-nothing. Equity is cash plus the position at each close, taken from the OMS
-portfolio after each bar that traded. If it falls to 0 or below, the position
+nothing; with nothing queued or resting either, such bars are skipped, except a
+bar whose close would take equity to 0 (``BustGuard`` finds it). The bars run
+synchronously: the OMS's ``submit_now`` gets the paper venue's answer at once,
+and fills of resting orders are applied right after each print
+(``apply_venue_events``), as the OMS's event task would apply them live.
+Equity is cash plus the position at each close, taken from the OMS portfolio
+after each bar that traded. If it falls to 0 or below, the position
 is closed at that close and the run stops (equity 0 from there on). Fills
 become trades through the FIFO ``TradeLedger``.
 """
@@ -38,10 +43,12 @@ from trademk.backtest.api import RunSettings
 from trademk.backtest.event_broker import IntentRouter
 from trademk.backtest.event_support import (
     BACKTEST_RISK_LIMITS,
+    BustGuard,
     EventRun,
     InMemoryJournal,
     bar_close_times,
     bar_path,
+    cyclic_gc_paused,
 )
 from trademk.backtest.result import OpenPosition
 from trademk.backtest.trades import TradeLedger
@@ -65,7 +72,6 @@ from trademk.venues.paper import BpsFee, PaperVenue
 __all__ = ["EventBacktest", "EventRun", "run_event"]
 
 T = TypeVar("T")
-_SETTLE_ROUNDS: Final = 1000
 _FAR_FUTURE_NS: Final = 2**62
 
 
@@ -137,6 +143,7 @@ class EventBacktest:
         self.ledger = TradeLedger()
         self.oms.on_fill(self._on_fill)
         self._working: dict[str, Order] = {}
+        self._fill_at_open = settings.fill == "next_open"
         self._bar = 0
         self._fills = 0
         self._checkpoints: list[tuple[int, float, float]] = []
@@ -149,20 +156,28 @@ class EventBacktest:
         return lambda: f"paper-{next(counter)}"
 
     def _working_orders(self) -> Iterable[Order]:
+        """The open orders of the run (the risk engine counts them)."""
+        if not self._working:
+            return ()
         return [order for order in self._working.values() if order.is_open]
 
     def _on_fill(self, order: Order, event: OrderFilled) -> None:
         fill: Fill = event.fill
-        signed = float(fill.signed_qty)
         self._fills += 1
-        self.ledger.apply(self._bar, signed, float(fill.price), float(fill.fee))
+        self.ledger.apply(self._bar, float(fill.signed_qty), float(fill.price), float(fill.fee))
         self.router.on_fill(fill)
         self.strategy.on_fill(fill)
 
     # -- running ------------------------------------------------------------------
 
     async def run(self) -> EventRun:
-        """Run every bar through the chain and collect equity and trades."""
+        """Run every bar through the chain and collect equity and trades.
+
+        The components start and stop on the event loop as they do live; the bars
+        themselves run synchronously: the paper venue answers each order at once
+        (``OrderManager.submit_now``) and fills of resting orders are applied right
+        after each price is published (``OrderManager.apply_venue_events``).
+        """
         await self.venue.start()
         self.journal.start()
         await self.oms.start()
@@ -171,7 +186,10 @@ class EventBacktest:
             if not self.strategy.is_prepared_for(self.bars):
                 self.strategy.prepare(self.bars)
             self.strategy.on_start()
-            await self._run_bars()
+            with cyclic_gc_paused():
+                self._run_bars()
+            if self.settings.close_at_end and self._ruined_at is None:
+                await self._close_at_end(len(self.bars) - 1)
             self.strategy.on_stop()
         finally:
             await self.oms.stop()
@@ -179,22 +197,28 @@ class EventBacktest:
             await self.journal.stop()
         return self._result()
 
-    async def _run_bars(self) -> None:
+    def _run_bars(self) -> None:
         n = len(self.bars)
-        decision_bars = self._decision_bars()
-        cursor = 0
-        i = int(decision_bars[0]) if len(decision_bars) else n
+        decisions = self._decision_bars()
+        guard = BustGuard(self.bars.close, decisions)
+        upcoming = decisions.tolist()
+        upcoming.append(n)
+        cursor = 0  # upcoming[cursor] is the next decision bar not yet passed
+        i = upcoming[0]
         while i < n:
-            await self._process_bar(i, is_decision=cursor < len(decision_bars)
-                                    and decision_bars[cursor] == i)  # fmt: skip
+            is_decision = upcoming[cursor] == i
+            if is_decision:
+                cursor += 1
+            self._process_bar(i, is_decision=is_decision)
             if self._ruined_at is not None:
                 return
-            while cursor < len(decision_bars) and decision_bars[cursor] <= i:
-                cursor += 1
-            following = int(decision_bars[cursor]) if cursor < len(decision_bars) else n
-            i = self._next_bar(i, following)
-        if self.settings.close_at_end:
-            await self._close_at_end(n - 1)
+            following = upcoming[cursor]
+            if self.router.pending or self._working:
+                i += 1
+            elif following > i + 1 and self.router.position():
+                i = self._until_bust(guard, cursor - 1, i + 1, following)
+            else:
+                i = following
 
     def _decision_bars(self) -> np.ndarray:
         first = self.strategy.first_decision_bar
@@ -204,48 +228,45 @@ class EventBacktest:
             return active[active >= first]
         return np.arange(first, len(self.bars), dtype=np.int64)
 
-    def _next_bar(self, i: int, following: int) -> int:
-        """The next bar that needs a visit: the next one while something is pending or
-        working, else the next decision bar, or earlier if the position goes bust."""
-        if self.router.pending or self._working_orders():
-            return i + 1
-        position = self.router.position()
-        if position and following > i + 1:
-            closes = self.bars.close[i + 1 : following]
-            busted = np.flatnonzero(self.router.cash() + position * closes <= 0)
-            if len(busted):
-                return i + 1 + int(busted[0])
-        return following
+    def _until_bust(self, guard: BustGuard, segment: int, start: int, stop: int) -> int:
+        """The first bar in ``[start, stop)`` whose close takes equity to 0 or below,
+        else ``stop``: with nothing pending or working, only that can happen there."""
+        bust = guard.first_bust(segment, start, stop, self.router.cash(), self.router.position())
+        return stop if bust is None else bust
 
-    async def _process_bar(self, i: int, *, is_decision: bool) -> None:
+    def _process_bar(self, i: int, *, is_decision: bool) -> None:
         self._bar = i
         bars = self.bars
+        router = self.router
         fills_before = self._fills
-        if self.router.pending and self.settings.fill == "next_open":
-            await self._execute(bars.open[i], int(bars.ts[i]))
-        if self._working_orders():
-            await self._replay_bar(i)
-        self.clock.set(int(self.close_ns[i]))
-        self.router.set_last_price(float(bars.close[i]))
+        if router.pending and self._fill_at_open:
+            self._execute(float(bars.open[i]), int(bars.ts[i]))
+        if self._working:
+            self._replay_bar(i)
+        close = float(bars.close[i])
+        close_ns = int(self.close_ns[i])
+        self.clock.set(close_ns)
+        router.set_last_price(close)
         if is_decision:
-            self.strategy.set_current_bar(i)
-            self.strategy.on_bar(bars.bar(i, self.exchange))
-            if self.router.pending and self.settings.fill == "close":
-                await self._execute(bars.close[i], int(self.close_ns[i]))
+            strategy = self.strategy
+            strategy.set_current_bar(i)
+            strategy.on_bar(bars.bar(i, self.exchange))
+            if router.pending and not self._fill_at_open:
+                self._execute(close, close_ns)
         if self._fills != fills_before or self._working:
             self._checkpoint(i)
-        await self._check_ruin(i)
+        position = router.position()
+        if position and router.cash() + position * close <= 0:
+            self._ruin(i, close, close_ns)
 
     def _checkpoint(self, i: int) -> None:
         self._checkpoints.append((i, float(self.portfolio.cash), self.router.position()))
 
-    async def _check_ruin(self, i: int) -> None:
-        position = self.router.position()
-        if not position or self.router.cash() + position * float(self.bars.close[i]) > 0:
-            return
+    def _ruin(self, i: int, close: float, close_ns: int) -> None:
+        """Equity fell to 0 or below at bar ``i``'s close: close out and stop the run."""
         self.router.take_pending()
         self.router.submit(OrderIntent(IntentKind.CLOSE, bar_index=i))
-        await self._execute(self.bars.close[i], int(self.close_ns[i]))
+        self._execute(close, close_ns)
         self._checkpoint(i)
         self._ruined_at = i
 
@@ -254,60 +275,59 @@ class EventBacktest:
         self.router.take_pending()
         for order in self._working_orders():
             await self.oms.cancel(order.client_order_id)
-            await self._settle(order)
+            self._apply_venue_events()
+            if order.is_open:
+                raise RuntimeError(f"the venue never answered order {order.client_order_id}")
         self.router.submit(OrderIntent(IntentKind.CLOSE, bar_index=last))
-        await self._execute(self.bars.close[last], int(self.close_ns[last]))
+        self._execute(float(self.bars.close[last]), int(self.close_ns[last]))
         self._checkpoint(last)
 
-    async def _publish(self, price: float, ts: int) -> None:
-        self.clock.set(max(ts, self.clock.now_ns()))
-        self.prices.update(Tick(self.symbol, self.exchange, TickKind.TRADE, ts, float(price)))
+    def _publish(self, price: float, ts: int) -> None:
+        clock = self.clock
+        if ts > clock.now_ns():
+            clock.set(ts)
+        self.prices.update(Tick(self.symbol, self.exchange, TickKind.TRADE, ts, price))
         if self._working:
-            await asyncio.sleep(0)  # let the OMS apply fills of resting orders
+            self._apply_venue_events()  # fills of resting orders on this print
 
-    async def _replay_bar(self, i: int) -> None:
-        bars = self.bars
-        for price, ts in bar_path(bars, i, self.close_ns[i]):
-            await self._publish(price, ts)
-            if not self._working_orders():
+    def _apply_venue_events(self) -> None:
+        self.oms.apply_venue_events()
+        self._forget_finished()
+
+    def _forget_finished(self) -> None:
+        """Drop the orders that stopped working (filled, canceled, expired)."""
+        working = self._working
+        for client_order_id in [k for k, o in working.items() if not o.is_open]:
+            del working[client_order_id]
+
+    def _replay_bar(self, i: int) -> None:
+        for price, ts in bar_path(self.bars, i, int(self.close_ns[i])):
+            self._publish(price, ts)
+            if not self._working:
                 break
 
-    async def _execute(self, price: float, ts: int) -> None:
-        await self._publish(price, ts)
-        price = float(price)
-        self.router.set_last_price(price)
+    def _execute(self, price: float, ts: int) -> None:
+        """Send the queued intents as orders with the market at ``price``."""
+        self._publish(price, ts)
+        router = self.router
+        router.set_last_price(price)
         self.oms.mark(self.symbol, _decimal(price))
-        for intent in self.router.take_pending():
-            request = self.router.request_for(intent, price)
+        counters = self.counters
+        for intent in router.take_pending():
+            request = router.request_for(intent, price)
             if request is None:
                 continue
-            order = await self.oms.submit(request)
-            self.counters["orders"] += 1
-            await self._settle(order)
-            if order.status is OrderStatus.DENIED:
-                self.counters["denied"] += 1
-            elif order.status is OrderStatus.REJECTED:
-                self.counters["rejected"] += 1
+            order = self.oms.submit_now(request)
+            counters["orders"] += 1
+            status = order.status
+            if status is OrderStatus.DENIED:
+                counters["denied"] += 1
+            elif status is OrderStatus.REJECTED:
+                counters["rejected"] += 1
             elif order.is_open:
                 self._working[order.client_order_id] = order
-
-    async def _settle(self, order: Order) -> None:
-        """Yield until the OMS has applied the venue's answer to ``order``.
-
-        The OMS applies the paper venue's answer to a submission before ``submit``
-        returns, so a new order is settled at once; a cancel's answer comes
-        through the venue's event stream, which the OMS task drains in one turn.
-        """
-        for _ in range(_SETTLE_ROUNDS):
-            if order.status not in (OrderStatus.SUBMITTED, OrderStatus.PENDING_CANCEL):
-                break
-            await asyncio.sleep(0)
-        else:
-            raise RuntimeError(f"the venue never answered order {order.client_order_id}")
-        if not self._working:
-            return
-        for client_order_id in [k for k, o in self._working.items() if not o.is_open]:
-            del self._working[client_order_id]
+        if self._working:
+            self._forget_finished()  # a submission also delivers earlier fills
 
     # -- results --------------------------------------------------------------------
 

@@ -3,7 +3,10 @@ permissive default risk limits, bar timing and the intrabar price path."""
 
 from __future__ import annotations
 
+import gc
+import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
@@ -21,10 +24,12 @@ from trademk.strategies.bars import Bars
 
 __all__ = [
     "BACKTEST_RISK_LIMITS",
+    "BustGuard",
     "EventRun",
     "InMemoryJournal",
     "bar_close_times",
     "bar_path",
+    "cyclic_gc_paused",
 ]
 
 _HUGE: Final = Decimal("1e18")
@@ -128,3 +133,69 @@ def bar_path(bars: Bars, i: int, close_ns: int) -> Iterator[tuple[float, int]]:
     yield float(extremes[0]), start + span // 3
     yield float(extremes[1]), start + 2 * span // 3
     yield float(close), start + span
+
+
+class BustGuard:
+    """Finds the first bar whose close takes equity (``cash + position * close``) to 0
+    or below, between two decision bars, without scanning every gap.
+
+    Decision bar ``k`` starts segment ``k`` (the bars after it, up to and including
+    the next decision bar); the lowest and highest close of each segment are taken
+    once, vectorised. A query inside a segment is answered from them when the
+    extreme close cannot bust the account (the usual case), and by scanning the
+    closes only when it might.
+    """
+
+    __slots__ = ("_close", "_highest", "_lowest")
+
+    def __init__(self, close: npt.NDArray[np.float64], decisions: npt.NDArray[np.int64]) -> None:
+        self._close = close
+        starts = np.minimum(decisions + 1, len(close) - 1) if len(close) else decisions
+        if len(starts):
+            self._lowest = np.minimum.reduceat(close, starts).tolist()
+            self._highest = np.maximum.reduceat(close, starts).tolist()
+        else:
+            self._lowest = self._highest = []
+
+    def first_bust(
+        self, segment: int, start: int, stop: int, cash: float, position: float
+    ) -> int | None:
+        """The first bar in ``[start, stop)`` (inside ``segment``) whose close leaves
+        ``cash + position * close <= 0``, or None."""
+        if 0 <= segment < len(self._lowest):
+            worst = self._lowest[segment] if position > 0 else self._highest[segment]
+            if cash + position * worst > 0:
+                return None
+        busted = np.flatnonzero(cash + position * self._close[start:stop] <= 0)
+        return start + int(busted[0]) if len(busted) else None
+
+
+_gc_lock = threading.Lock()
+_gc_pauses = 0
+_gc_was_enabled = False
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Hold off the cyclic garbage collector while the bar loop runs.
+
+    The chain allocates several short-lived objects per order and keeps every
+    order and fill of the run; the collector would walk the growing heap over and
+    over for reference cycles the loop does not create (reference counting frees
+    what it drops). The collector is process-wide, so overlapping runs (threads)
+    share one pause: the first to enter turns it off, the last to leave turns it
+    back on if it was on.
+    """
+    global _gc_pauses, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()

@@ -89,6 +89,11 @@ class ImmediateVenue(Protocol):
 
     def submit_now(self, order: Order) -> list[OrderEvent]: ...
 
+    def take_events(self) -> list[OrderEvent]:
+        """Every event not yet delivered through ``events()``, in order (they no
+        longer come out of it)."""
+        ...
+
 
 def order_payload(order: Order) -> dict[str, Any]:
     """The JSON-ready view of an order published on the bus."""
@@ -237,21 +242,49 @@ class OrderManager:
         if self.claim_orders and not await self.journal.journal.claim(order):
             stored = await self.journal.journal.order(order.client_order_id)
             return stored if stored is not None else order
-        self._known_ids.add(order.client_order_id)
-        self._open[order.client_order_id] = order
+        if self._admit(order):
+            await self._send(order)
+        return order
+
+    def submit_now(self, request: OrderRequest) -> Order:
+        """``submit`` for a synchronous caller (the backtest driver), same steps and result.
+
+        Possible only when nothing needs awaiting: the venue answers at once
+        (``ImmediateVenue``), orders are not claimed in the journal, and the id
+        is not one known only from the journal of an earlier run (``submit``
+        looks those up). Otherwise it raises ``RuntimeError``; use ``submit``.
+        """
+        immediate = self._immediate
+        if immediate is None or self.claim_orders:
+            raise RuntimeError("submit_now needs an ImmediateVenue and no order claiming")
+        cid = request.client_order_id
+        known = self._open.get(cid) or self._recent.get(cid)
+        if known is not None:
+            return known
+        if cid in self._known_ids:
+            raise RuntimeError(f"order {cid!r} is known only from the journal; use submit()")
+        order = self.build_order(request)
+        if self._admit(order):
+            self._send_now(immediate, order)
+        return order
+
+    def _admit(self, order: Order) -> bool:
+        """Track ``order`` and put it through risk: DENIED (False) or SUBMITTED (True)."""
+        cid = order.client_order_id
+        self._known_ids.add(cid)
+        self._open[cid] = order
         verdict = self.risk.check(order)
         now = self.clock.now_ns()
         if not verdict.approved:
-            order.apply(OrderDenied(order.client_order_id, now, verdict.reason))
+            order.apply(OrderDenied(cid, now, verdict.reason))
             self.counters["denied"] += 1
             self._record(order)
-            log.info("order denied", client_order_id=order.client_order_id, reason=verdict.reason)
-            return order
-        order.apply(OrderSubmitted(order.client_order_id, now))
+            log.info("order denied", client_order_id=cid, reason=verdict.reason)
+            return False
+        order.apply(OrderSubmitted(cid, now))
         self.counters["submitted"] += 1
         self._record(order)
-        await self._send(order)
-        return order
+        return True
 
     async def resend(self, order: Order) -> None:
         """Send an already-submitted order the venue never received (same client_order_id)."""
@@ -262,23 +295,52 @@ class OrderManager:
         self._apply(event)
 
     async def _send(self, order: Order) -> None:
-        events: list[OrderEvent] = []
+        immediate = self._immediate
+        if immediate is not None:
+            self._send_now(immediate, order)
+            return
         try:
-            if self._immediate is None:
-                await self.venue.submit(order)
-            else:
-                events = self._immediate.submit_now(order)
+            await self.venue.submit(order)
         except RejectedError as err:
             self._apply(OrderRejected(order.client_order_id, self.clock.now_ns(), str(err)))
         except TransientError as err:
-            # The venue may or may not have the order; reconciliation settles it.
-            log.warning(
-                "submit outcome unknown; reconciliation will settle it",
-                client_order_id=order.client_order_id,
-                error=str(err),
-            )
+            self._submit_outcome_unknown(order, err)
+
+    def _send_now(self, venue: ImmediateVenue, order: Order) -> None:
+        """Send to an ImmediateVenue and apply its answer before returning."""
+        try:
+            events = venue.submit_now(order)
+        except RejectedError as err:
+            self._apply(OrderRejected(order.client_order_id, self.clock.now_ns(), str(err)))
+            return
+        except TransientError as err:
+            self._submit_outcome_unknown(order, err)
+            return
         for event in events:
             self._apply_venue_event(event)
+
+    @staticmethod
+    def _submit_outcome_unknown(order: Order, err: TransientError) -> None:
+        # The venue may or may not have the order; reconciliation settles it.
+        log.warning(
+            "submit outcome unknown; reconciliation will settle it",
+            client_order_id=order.client_order_id,
+            error=str(err),
+        )
+
+    def apply_venue_events(self) -> int:
+        """Apply now the events an ImmediateVenue has ready (fills of resting orders on
+        ticks, cancels), instead of waiting for the event task to take them; returns
+        how many. A synchronous driver (the backtest) calls it after each price it
+        publishes; the event task applies whatever is left, exactly once either way.
+        """
+        immediate = self._immediate
+        if immediate is None:
+            return 0
+        events = immediate.take_events()
+        for event in events:
+            self._apply_venue_event(event)
+        return len(events)
 
     async def cancel(self, client_order_id: str) -> Order:
         """Ask the venue to cancel; the venue's event moves the order to CANCELED."""

@@ -27,6 +27,7 @@ from trademk.venues.paper.matching import (
     MarketLiquidity,
     Slippage,
     SymbolBook,
+    TakerMatch,
     WorkingOrder,
     fill_qty,
     quote_crosses,
@@ -71,12 +72,18 @@ class MatchingEngine:
         self._expiry_seq = 0
 
     def place(
-        self, working: WorkingOrder, now: int, liquidity: MarketLiquidity | None = None
+        self,
+        working: WorkingOrder,
+        now: int,
+        liquidity: MarketLiquidity | None = None,
+        match: TakerMatch | None = None,
     ) -> None:
         """Put a just-accepted order to work: match it now, or hold a stop until it triggers.
 
         ``liquidity`` is the market at ``now`` if the caller already has it (it is
         taken from as the order fills), else it is read from the price cache.
+        ``match`` is the order's taker match against that ``liquidity`` if the
+        caller already computed it (a market order's acceptance check does).
         """
         order = working.order
         book = self.book(order.symbol)
@@ -91,7 +98,8 @@ class MatchingEngine:
             working.triggered = True
         if liquidity is None:
             liquidity = MarketLiquidity.from_prices(self._prices.decimals(order.symbol))
-        self.activate(working, book, liquidity, now)
+            match = None
+        self.activate(working, book, liquidity, now, match)
 
     def cancel(self, working: WorkingOrder, reason: str, now: int) -> None:
         """Take an open order off its book and emit ``OrderCanceled``."""
@@ -121,12 +129,19 @@ class MatchingEngine:
         return book
 
     def activate(
-        self, working: WorkingOrder, book: SymbolBook, liquidity: MarketLiquidity, now: int
+        self,
+        working: WorkingOrder,
+        book: SymbolBook,
+        liquidity: MarketLiquidity,
+        now: int,
+        match: TakerMatch | None = None,
     ) -> None:
         """Match an order the moment it becomes active (placed, or stop triggered),
-        then apply its time in force to what is left."""
+        then apply its time in force to what is left. ``match`` is its taker match
+        against ``liquidity`` when the caller has it already."""
         order = working.order
-        match = taker_match(order.side, order.limit_price, liquidity, self._slippage)
+        if match is None:
+            match = taker_match(order.side, order.limit_price, liquidity, self._slippage)
         tif = order.time_in_force
         if tif is TimeInForce.FOK and (
             match is None or fill_qty(order.qty, match.size) < order.qty

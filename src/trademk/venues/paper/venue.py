@@ -22,7 +22,8 @@ Behaviour of the port:
   canceled, expired, rejected), raises ``RejectedError``.
 - ``submit_now`` is ``submit`` for a caller that applies the events itself
   (the OMS): it returns them, undelivered ones queued earlier first, instead
-  of putting them on ``events()``.
+  of putting them on ``events()``; ``take_events`` hands over the undelivered
+  ones alone.
 - Time comes only from the injected clock, so the same venue serves backtests
   under a ``SimClock``. DAY expiry is checked on every tick, on every call, by
   ``expire_due()``, and (unless disabled) by a background poll.
@@ -63,6 +64,7 @@ from trademk.venues.paper.ids import UuidIds
 from trademk.venues.paper.matching import (
     MarketLiquidity,
     Slippage,
+    TakerMatch,
     WorkingOrder,
     taker_match,
     to_price,
@@ -204,21 +206,33 @@ class PaperVenue:
         the events are queued for ``events()`` as ``submit`` would have left them.
         """
         self._require_running()
-        queue = self._queue
-        events: list[OrderEvent] = []
-        while not queue.empty():
-            queued = queue.get_nowait()
-            assert queued is not None  # the end marker is only queued by close()
-            events.append(queued)
+        events = self.take_events()
         self._collected = events
         try:
             self._submit(order)
         except BaseException:
             for event in events:
-                queue.put_nowait(event)
+                self._queue.put_nowait(event)
             raise
         finally:
             self._collected = None
+        return events
+
+    def take_events(self) -> list[OrderEvent]:
+        """Every event queued for ``events()`` and not yet delivered, in order; they no
+        longer come out of ``events()``. A synchronous caller (the OMS on behalf of the
+        backtest driver) uses it to apply fills of resting orders right after a tick."""
+        queue = self._queue
+        events: list[OrderEvent] = []
+        closed = False
+        while not queue.empty():
+            queued = queue.get_nowait()
+            if queued is None:
+                closed = True
+            else:
+                events.append(queued)
+        if closed:  # the end marker close() queued stays for the events() iterators
+            queue.put_nowait(None)
         return events
 
     def _publish(self, event: OrderEvent) -> None:
@@ -241,7 +255,14 @@ class PaperVenue:
         working = WorkingOrder(_venue_copy(order, now), self._new_id())
         # What the market offers now: the acceptance checks read it, matching takes from it.
         liquidity = MarketLiquidity.from_prices(self._prices.decimals(order.symbol))
-        reason = self._rejection(working, liquidity)
+        # A market order's taker match serves as its reference price and, nothing
+        # having taken from the market in between, as its fill when placed.
+        match = (
+            taker_match(order.side, None, liquidity, self._slippage)
+            if order.limit_price is None and order.stop_price is None
+            else None
+        )
+        reason = self._rejection(working, liquidity, match)
         if reason is None and order.time_in_force is TimeInForce.DAY:
             # Before anything is recorded, so a calendar error leaves no trace.
             working.expires_ns = self._engine.day_end(order.symbol, now)
@@ -251,7 +272,7 @@ class PaperVenue:
             return
         accepted = OrderAccepted(order.client_order_id, now, working.venue_order_id)
         self._engine.emit(working, accepted)
-        self._engine.place(working, now, liquidity)
+        self._engine.place(working, now, liquidity, match)
 
     async def cancel(self, client_order_id: str) -> None:
         """Cancel an open order (emits ``OrderCanceled``); ``RejectedError`` otherwise."""
@@ -365,7 +386,9 @@ class PaperVenue:
 
     # -- acceptance -------------------------------------------------------------
 
-    def _rejection(self, working: WorkingOrder, liquidity: MarketLiquidity) -> str | None:
+    def _rejection(
+        self, working: WorkingOrder, liquidity: MarketLiquidity, match: TakerMatch | None
+    ) -> str | None:
         order = working.order
         symbol = order.symbol
         if symbol not in self._classified:
@@ -378,7 +401,7 @@ class PaperVenue:
             return f"symbol {symbol!r} is not tradable at venue {self.name!r}"
         if order.type in _STOP_TYPES and order.time_in_force in _IMMEDIATE_TIFS:
             return f"time in force {order.time_in_force} is not supported for {order.type} orders"
-        reference = self._reference_price(order, liquidity)
+        reference = match.price if match is not None else self._reference_price(order, liquidity)
         if reference is None:
             return f"no market price for {symbol}"
         return self._check_buying_power(working, reference)
