@@ -57,7 +57,12 @@ from trademk.wiring.live import LiveServices
 from trademk.wiring.market import MarketDataStack
 from trademk.wiring.remote_desk import RemoteDesk
 from trademk.wiring.shared_book import SharedBook
-from trademk.wiring.strategies import StrategyService, build_strategy_service
+from trademk.wiring.strategies import RemoteAccount, StrategyService, build_strategy_service
+from trademk.wiring.strategy_processes import (
+    build_strategy_api_service,
+    build_strategy_worker_service,
+    strategy_command_handlers,
+)
 from trademk.wiring.trading import asset_classes, build_trading_core
 from trademk.wiring.trading_control import (
     ForeignFills,
@@ -239,6 +244,9 @@ class Platform:
         if self.role == "api":
             await self._start_remote_desk()
             return
+        if self.role == "strategies":
+            await self._start_strategy_worker()
+            return
         if not self.run_trading:
             return
         trading = await build_trading_core(
@@ -295,6 +303,13 @@ class Platform:
         self.control = control
         self.shared_book = book
         self.health.add_component("workers", self._workers_status)
+        self.strategies = build_strategy_api_service(
+            self.settings,
+            self.sessions,
+            self.market_data.known,
+            control,
+            RemoteAccount(self.market.prices, book.qty),
+        )
         self.desk = RemoteDesk(
             venue=venue,
             clock=self.clock,
@@ -322,7 +337,32 @@ class Platform:
         self._stack.push_async_callback(strategies.stop)
         await strategies.start()
         self.strategies = strategies
-        self.health.add_component("strategies", strategies.runner.status)
+        self.health.add_component("strategies", strategies.status)
+
+    async def _start_strategy_worker(self) -> None:
+        """The strategies worker: every strategy runs here; its orders go onto the signal
+        stream for the execution workers, their answers come back on the bus."""
+        strategies = build_strategy_worker_service(
+            self.settings,
+            self.clock,
+            self.sessions,
+            self.market.prices,
+            self.market_data.known,
+            self.bus,
+            self.signals,
+            asset_classes(self.settings),
+            history=self.market.store,
+            metrics=self.metrics,
+        )
+        self._stack.push_async_callback(strategies.stop)
+        await strategies.start()
+        server = ControlServer(
+            self.bus, "strategies", strategy_command_handlers(strategies), strategies.status
+        )
+        await server.start()
+        self._stack.push_async_callback(server.stop)
+        self.strategies = strategies
+        self.health.add_component("strategies", strategies.status)
 
     async def start(self) -> None:
         """Start every component.

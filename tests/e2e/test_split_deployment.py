@@ -78,40 +78,59 @@ class Processes:
         return codes
 
 
-@pytest.fixture
-def deployment(
-    tmp_path: Path, fresh_postgres_url: str, redis_url: str
-) -> Iterator[tuple[str, Processes, str]]:
+@contextlib.contextmanager
+def _deployment(
+    tmp_path: Path,
+    database: str,
+    redis_url: str,
+    workers: list[str],
+    **settings: str,
+) -> Iterator[tuple[str, Processes]]:
+    """Migrate once, then start an ingest worker, the given workers and `trademk api`."""
     port = free_port()
+    defaults = {
+        "FEED": "sim",
+        "SIM_TICKS_PER_SECOND": "20",
+        "CRYPTO_SYMBOLS": "BTCUSDT,ETHUSDT",
+        "STOCK_SYMBOLS": "AAPL",
+        "DEFAULT_STRATEGIES": "false",
+        "INGEST_FLUSH_INTERVAL": "0.05",
+    }
     env = trademk_env(
         tmp_path,
-        DATABASE_URL=fresh_postgres_url,
-        TICKSTORE_URL=fresh_postgres_url,
+        **{**defaults, **settings},
+        DATABASE_URL=database,
+        TICKSTORE_URL=database,
         REDIS_URL=redis_url,
         REDIS_NAMESPACE=f"t{uuid.uuid4().hex[:10]}",
-        FEED="sim",
-        SIM_TICKS_PER_SECOND="20",
-        CRYPTO_SYMBOLS="BTCUSDT,ETHUSDT",
-        STOCK_SYMBOLS="AAPL",
-        DEFAULT_STRATEGIES="false",
         TRADEMK_ADMIN_EMAIL=ADMIN["email"],
         TRADEMK_ADMIN_PASSWORD=ADMIN["password"],
-        INGEST_FLUSH_INTERVAL="0.05",
     )
     migrated = subprocess.run([TRADEMK, "migrate"], env=env, cwd=tmp_path, capture_output=True)
     assert migrated.returncode == 0, migrated.stderr
-    asyncio.run(_generous_limits(fresh_postgres_url))
+    asyncio.run(_generous_limits(database))
     processes = Processes(tmp_path, env)
     processes.start("ingest", "worker", "--role", "ingest")
-    processes.start("execution-1", "worker", "--role", "execution")
-    processes.start("execution-2", "worker", "--role", "execution")
+    for n, role in enumerate(workers, start=1):
+        processes.start(f"{role}-{n}", "worker", "--role", role)
     processes.start("api", "api", "--port", str(port))
     try:
-        yield f"http://127.0.0.1:{port}", processes, fresh_postgres_url
+        yield f"http://127.0.0.1:{port}", processes
     finally:
         codes = processes.stop_all()
     # Ctrl-C ends each process cleanly (130: the API re-raises SIGINT after its graceful stop).
     assert all(code in (0, 130) for code in codes.values()), codes
+
+
+@pytest.fixture
+def deployment(
+    tmp_path: Path, fresh_postgres_url: str, redis_url: str
+) -> Iterator[tuple[str, Processes, str]]:
+    with _deployment(tmp_path, fresh_postgres_url, redis_url, ["execution", "execution"]) as (
+        url,
+        processes,
+    ):
+        yield url, processes, fresh_postgres_url
 
 
 async def _generous_limits(database: str) -> None:
@@ -125,8 +144,10 @@ async def _generous_limits(database: str) -> None:
         await conn.close()
 
 
-async def _ready(http: httpx.AsyncClient, processes: Processes) -> dict[str, str]:
-    """Wait for the API, a price relayed from the ingest worker, and both execution workers."""
+async def _ready(
+    http: httpx.AsyncClient, processes: Processes, execution_workers: int = 2
+) -> dict[str, str]:
+    """Wait for the API, a price relayed from the ingest worker, and the execution workers."""
     async with asyncio.timeout(90):
         while True:
             processes.check_alive()
@@ -148,15 +169,15 @@ async def _ready(http: httpx.AsyncClient, processes: Processes) -> dict[str, str
                 break
             processes.check_alive()
             await asyncio.sleep(0.2)
-        await _both_workers_report(http)
+        await _workers_report(http, execution_workers)
     return auth
 
 
-async def _both_workers_report(http: httpx.AsyncClient) -> None:
-    """The API follows the workers' heartbeats; wait until both are in its health report."""
+async def _workers_report(http: httpx.AsyncClient, execution_workers: int) -> None:
+    """The API follows the workers' heartbeats; wait until all are in its health report."""
     while True:
         health = (await http.get("/api/health/detailed")).json()
-        if len(health["components"]["workers"]["execution"]) == 2:
+        if len(health["components"]["workers"]["execution"]) == execution_workers:
             return
         await asyncio.sleep(0.2)
 
@@ -293,3 +314,79 @@ def test_the_api_process_refuses_embedded_storage(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "`trademk api` runs next to other processes" in result.stderr
     assert "REDIS_URL is not set" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def with_strategies_worker(
+    tmp_path: Path, fresh_postgres_url: str, redis_url: str
+) -> Iterator[tuple[str, Processes]]:
+    """Ingest, one execution worker, the strategies worker (default strategies on) and the API."""
+    with _deployment(
+        tmp_path,
+        fresh_postgres_url,
+        redis_url,
+        ["execution", "strategies"],
+        DEFAULT_STRATEGIES="true",
+        SIM_TICKS_PER_SECOND="50",
+    ) as running:
+        yield running
+
+
+async def test_a_strategies_worker_trades_on_its_own_and_the_api_steers_it(
+    with_strategies_worker: tuple[str, Processes],
+) -> None:
+    url, processes = with_strategies_worker
+    async with httpx.AsyncClient(base_url=url, timeout=15) as http:
+        auth = await _ready(http, processes, execution_workers=1)
+        # The strategies worker seeded the default paper strategies and runs them.
+        async with asyncio.timeout(60):
+            while True:
+                listed = (await http.get("/api/v1/strategies", headers=auth)).json()
+                if listed and all(s["state"] == "running" for s in listed):
+                    break
+                processes.check_alive()
+                await asyncio.sleep(0.5)
+        ids = {s["id"] for s in listed}
+        # Its orders go through the execution worker and carry the strategy's id.
+        async with asyncio.timeout(120):
+            while True:
+                orders = (await http.get("/api/v1/trading/orders", headers=auth)).json()
+                placed = [o for o in orders if o["strategy_id"] in ids]
+                if any(o["status"] == "filled" for o in placed):
+                    break
+                processes.check_alive()
+                await asyncio.sleep(1)
+        trader = next(o["strategy_id"] for o in placed if o["status"] == "filled")
+        performance = await http.get(f"/api/v1/strategies/{trader}/performance", headers=auth)
+        assert performance.status_code == 200, performance.text
+        report = performance.json()
+        assert report["orders"] >= 1 and report["fills"] >= 1, report
+
+        # The API stops it in the worker; a new definition starts there at once.
+        stopped = await http.post(f"/api/v1/strategies/{trader}/stop", headers=auth)
+        assert stopped.status_code == 200, stopped.text
+        assert (stopped.json()["state"], stopped.json()["enabled"]) == ("stopped", False)
+        created = await http.post(
+            "/api/v1/strategies",
+            json={
+                "name": "momentum-eth-split",
+                "strategy_class": "momentum",
+                "symbols": ["ETHUSDT"],
+                "interval": "5s",
+                "capital_allocation": "300",
+                "params": {"lookback": 2},
+                "enabled": True,
+            },
+            headers=auth,
+        )
+        assert created.status_code == 201, created.text
+        new_id = created.json()["id"]
+        async with asyncio.timeout(20):
+            while True:
+                state = (await http.get(f"/api/v1/strategies/{new_id}", headers=auth)).json()
+                if state["state"] == "running":
+                    break
+                await asyncio.sleep(0.2)
+        health = (await http.get("/api/health/detailed")).json()
+        assert len(health["components"]["workers"]["strategies"]) == 1
+        processes.check_alive()

@@ -8,9 +8,10 @@ relays them between processes; in one process the in-process bus does):
   "origin"}``. Every process of ``role`` receives every command.
 - ``control.replies``: answers ``{"id", "instance", "role", "handled", "ok",
   "result", "error", "kind", "status"}`` (``status`` as in a heartbeat, taken
-  right after the command, so the asker's view is current at once). A worker that has nothing to do with a command
-  (a cancel for an order it does not hold) answers ``handled: false``, so the
-  asker stops waiting once every live worker has answered.
+  right after the command, so the asker's view is current at once). A worker
+  that has nothing to do with a command (a cancel for an order it does not
+  hold) answers ``handled: false``, so the asker stops waiting once every live
+  worker has answered.
 - ``workers``: heartbeats ``{"instance", "role", "status"}`` every
   ``heartbeat_interval`` seconds; the API's view of which workers are alive and
   what they report (trading state, open orders, running strategies).

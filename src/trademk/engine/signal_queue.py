@@ -28,6 +28,10 @@ class SignalQueue(Protocol):
         """Run forever: hand each signal to ``handler``; it is done when handler returns."""
         ...
 
+    async def stop(self) -> None:
+        """Let ``consume`` finish the signal in hand and return."""
+        ...
+
     def status(self) -> dict[str, Any]: ...
 
 
@@ -55,6 +59,9 @@ class InProcessSignalQueue:
                 log.exception("signal failed", client_order_id=request.client_order_id)
             finally:
                 self._queue.task_done()
+
+    async def stop(self) -> None:
+        """Nothing to release: cancelling ``consume`` while it waits is safe here."""
 
     async def drain(self) -> None:
         """Wait until every signal put so far has been handled."""

@@ -8,8 +8,11 @@ up another. For each bar the strategy's leg runs the strategy as the backtest
 does (:mod:`strategy_legs`), and every intent becomes an ``OrderRequest``
 sized against the strategy's own book at the latest price, tagged with the
 strategy's id and given a deterministic ``client_order_id``, and goes through
-``OrderManager.submit`` — the risk gate and the OMS — one after the other,
-each waiting until the venue answered so the next one sees the freed cash.
+the ``OrderGateway`` one after the other, each waiting until the venue
+answered so the next one sees the freed cash. In one process the gateway is
+``OrderManager`` (the risk gate and the OMS); in the strategies worker of a
+split deployment it is ``RemoteOrderGateway`` (engine/remote_orders.py), which
+queues the request for the execution workers and follows their answers.
 
 Fills of orders tagged with a running strategy's id go to its book, its
 legs' routers and the strategy's ``on_fill``. A strategy that raises is
@@ -34,9 +37,10 @@ from trademk.domain.instruments import asset_class_of
 from trademk.domain.market import NANOS_PER_SECOND, Bar, Tick, TickKind
 from trademk.domain.order_events import OrderFilled
 from trademk.domain.orders import Order
+from trademk.domain.signals import OrderRequest
 from trademk.engine.clock import Clock, ns_to_datetime
 from trademk.engine.interval_bars import StrategyBars, interval_length
-from trademk.engine.oms import EventSink, OrderManager
+from trademk.engine.oms import EventSink
 from trademk.engine.price_cache import LatestPriceCache
 from trademk.engine.strategy_running import (
     BarEvent,
@@ -60,6 +64,7 @@ __all__ = [
     "BarHistory",
     "FillHistory",
     "LatencyObserver",
+    "OrderGateway",
     "RunnerOptions",
     "StateListener",
     "StrategyRunner",
@@ -69,6 +74,20 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 STRATEGIES_TOPIC: Final = "strategies"
+
+
+class OrderGateway(Protocol):
+    """Where the runner sends its orders and hears of their fills.
+
+    ``submit`` returns the order it made of the request (or the one already
+    known by that ``client_order_id``); the runner then waits (``settle``) until
+    its status shows the venue answered. ``OrderManager`` is one, in process;
+    ``RemoteOrderGateway`` another, across processes.
+    """
+
+    async def submit(self, request: OrderRequest) -> Order: ...
+
+    def on_fill(self, listener: Callable[[Order, OrderFilled], None]) -> None: ...
 
 
 class FillHistory(Protocol):
@@ -106,7 +125,7 @@ class StrategyRunner:
 
     def __init__(
         self,
-        oms: OrderManager,
+        orders: OrderGateway,
         prices: LatestPriceCache,
         clock: Clock,
         events: EventSink,
@@ -118,7 +137,7 @@ class StrategyRunner:
         options: RunnerOptions | None = None,
         resolve: StrategyResolver = get_strategy,
     ) -> None:
-        self.oms = oms
+        self.orders = orders
         self.prices = prices
         self.clock = clock
         self.events = events
@@ -141,7 +160,7 @@ class StrategyRunner:
         if self._started:
             return
         self.prices.add_listener(self.on_tick)
-        self.oms.on_fill(self._on_fill)
+        self.orders.on_fill(self._on_fill)
         self._closer = asyncio.create_task(self._close_quiet_bars(), name="strategy-bars")
         self._started = True
 
@@ -312,7 +331,7 @@ class StrategyRunner:
             if request is None:
                 continue
             self._observe_latency(event.received_ns)
-            order = await self.oms.submit(request)
+            order = await self.orders.submit(request)
             running.orders += 1
             self.counters["orders"] += 1
             await settle(order, self.options)
@@ -326,7 +345,7 @@ class StrategyRunner:
             self.metrics.observe_tick_to_order(latency / NANOS_PER_SECOND)
 
     def _on_fill(self, order: Order, event: OrderFilled) -> None:
-        """OMS fill listener: book fills of running strategies' orders."""
+        """Gateway fill listener: book fills of running strategies' orders."""
         strategy_id = order.strategy_id
         if strategy_id is None:
             return

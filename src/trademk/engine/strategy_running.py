@@ -27,6 +27,7 @@ from trademk.engine.strategy_spec import StrategyResolver, StrategySpec, instant
 from trademk.strategies.base import OrderIntent
 
 __all__ = [
+    "REMOTE_SETTLE_TIMEOUT",
     "BarEvent",
     "FailedEvent",
     "RunnerOptions",
@@ -37,7 +38,14 @@ __all__ = [
 ]
 
 _QUICK_ROUNDS: Final = 50
-_AWAITING_VENUE: Final = frozenset({OrderStatus.SUBMITTED, OrderStatus.PENDING_CANCEL})
+# INITIALIZED: queued for an execution worker in another process, not yet taken.
+_AWAITING_VENUE: Final = frozenset(
+    {OrderStatus.INITIALIZED, OrderStatus.SUBMITTED, OrderStatus.PENDING_CANCEL}
+)
+REMOTE_SETTLE_TIMEOUT: Final = 30.0
+"""``settle_timeout`` when the OMS is in another process: the order crosses the
+signal stream to an execution worker (which may be busy or restarting) and its
+answer comes back over the bus, on top of the venue's own time."""
 
 
 class StrategyState(enum.StrEnum):
@@ -56,7 +64,9 @@ class RunnerOptions:
     charges and moves the price by, so all-in entries fit the buying power.
     ``min_history``/``max_history`` bound each leg's rolling bar history;
     ``settle_timeout`` is how long a market order may take to fill before the
-    strategy's next order is sent anyway; ``close_interval`` how often bars
+    strategy's next order is sent anyway (``REMOTE_SETTLE_TIMEOUT`` when the
+    OMS runs in another process); ``settle_poll`` how often it is looked at
+    once the first quick rounds passed; ``close_interval`` how often bars
     of quiet symbols are closed, ``bar_grace`` seconds after their end.
     """
 
@@ -205,7 +215,12 @@ def _awaiting(order: Order) -> bool:
 
 async def settle(order: Order, options: RunnerOptions) -> bool:
     """Wait until the venue answered ``order`` (a market order: until it is done);
-    False when ``options.settle_timeout`` passed first."""
+    False when ``options.settle_timeout`` passed first.
+
+    In process the answer is usually there after a few loop turns, so the first
+    rounds only yield; across processes it takes a round trip through Redis and
+    the later rounds poll every ``options.settle_poll`` seconds.
+    """
     rounds = _QUICK_ROUNDS + int(options.settle_timeout / options.settle_poll)
     for attempt in range(rounds):
         if not _awaiting(order):

@@ -86,7 +86,16 @@ class TradingCore:
             self._tasks.append(asyncio.create_task(self.signals.consume(self.execute)))
         self._tasks.append(asyncio.create_task(self._mark_periodically()))
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 5.0) -> None:
+        """Finish the signal in hand, then stop marking, the OMS and the journal.
+
+        The signal consumer is asked to stop first: cancelling it inside a Redis
+        read would turn into a connection error its retry loop swallows.
+        """
+        if self.execute_signals:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(grace):
+                    await self.signals.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

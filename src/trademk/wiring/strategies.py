@@ -3,15 +3,31 @@
 ``StrategyService`` is what the API calls. It validates strategy definitions
 (registered class, parameters within their ranges, symbols in the universe,
 interval, sizing), keeps them in the app database, and starts and stops them
-on the :class:`StrategyRunner`.
+on a :class:`StrategyHost` (wiring/strategy_hosts.py):
+
+- ``trademk run``: the :class:`StrategyRunner` of this process, on its OMS
+  (:func:`build_strategy_service`);
+- ``trademk worker --role strategies``: the runner of that worker, sending its
+  orders to the execution workers; it answers the API's commands
+  (wiring/strategy_processes.py);
+- ``trademk api``: the strategies worker, asked over the control channel
+  (wiring/strategy_processes.py). The API process runs no strategy: it
+  stores definitions and asks; with no worker up, definitions are still stored
+  (an enabled paper one starts when the worker starts) and an explicit start or
+  stop fails with ``NoWorkerAnswered``.
+
+Whoever runs the runner records what it did (``running``, ``error``,
+``stopped``); the service that took a request records what was asked
+(``enabled``): the app database is shared.
 
 Safety rules:
 
 - a ``paper`` strategy runs only on the built-in paper venue (``BROKER=paper``),
   a ``live`` one only on a real broker;
-- at start-up, enabled paper strategies resume on the paper venue; a ``live``
-  strategy is never started automatically — only ``POST .../start`` starts it,
-  and it cannot be created or updated as enabled;
+- at start-up of the process that runs them, enabled paper strategies resume
+  on the paper venue; a ``live`` strategy is never started automatically —
+  only ``POST .../start`` starts it, and it cannot be created or updated as
+  enabled;
 - the default strategies are created once, enabled, only with the paper broker
   and the sim feed (``DEFAULT_STRATEGIES=true``).
 """
@@ -21,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
@@ -34,11 +50,15 @@ from trademk.domain.fills import Fill
 from trademk.domain.instruments import asset_class_of
 from trademk.engine.bus import MessageBus
 from trademk.engine.clock import Clock
+from trademk.engine.control import NoWorkerAnswered
 from trademk.engine.market_data import UnknownSymbolError
+from trademk.engine.price_cache import LatestPriceCache
+from trademk.engine.remote_orders import RemoteOrderGateway
 from trademk.engine.strategy_book import BookPerformance, StrategyBook
 from trademk.engine.strategy_runner import (
     BarHistory,
     LatencyObserver,
+    OrderGateway,
     RunnerOptions,
     StrategyRunner,
     StrategyState,
@@ -53,6 +73,33 @@ from trademk.engine.strategy_spec import (
 from trademk.engine.trading import TradingCore
 from trademk.storage.strategy_models import StrategyRecord
 from trademk.storage.strategy_repository import StrategyRepository, StrategyValues
+from trademk.wiring.strategy_hosts import (
+    STRATEGIES_ROLE,
+    LocalStrategyHost,
+    RemoteAccount,
+    RemoteStrategyHost,
+    StrategyAccount,
+    StrategyConflict,
+    StrategyHost,
+    StrategyWorkerFailed,
+    TradingAccount,
+)
+
+__all__ = [
+    "STRATEGIES_ROLE",
+    "LocalStrategyHost",
+    "RemoteAccount",
+    "RemoteStrategyHost",
+    "StrategyAccount",
+    "StrategyConflict",
+    "StrategyHost",
+    "StrategyService",
+    "StrategyWorkerFailed",
+    "TradingAccount",
+    "build_strategy_service",
+    "local_strategy_service",
+    "runner_options",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -90,10 +137,6 @@ DEFAULT_STRATEGY_SET: Final = (
 """Paper strategies on 5-second bars of the sim feed: short windows so that a new
 user sees orders within a minute; small capitals that fit the default risk limits
 and keep the fees of their frequent trades far from the daily loss limit."""
-
-
-class StrategyConflict(RuntimeError):
-    """The strategy cannot run on this platform as it is configured (mode versus broker)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,39 +211,56 @@ def spec_of(record: StrategyRecord) -> StrategySpec:
 
 
 class JournalFills:
-    """A strategy's fills from the app database, after the write-behind journal flushed."""
+    """A strategy's fills from the app database, after ``settled`` (the write-behind
+    journal of this process flushed; nothing to wait for where no OMS runs)."""
 
-    def __init__(self, trading: TradingCore, repository: StrategyRepository) -> None:
-        self._trading = trading
+    def __init__(
+        self,
+        repository: StrategyRepository,
+        settled: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._repository = repository
+        self._settled = settled
 
     async def strategy_fills(self, strategy_id: str) -> list[Fill]:
-        await self._trading.journal.flush()
+        if self._settled is not None:
+            await self._settled()
         return await self._repository.strategy_fills(strategy_id)
 
 
 class StrategyService:
-    """Stored strategies and the runner that runs them; see the module docstring."""
+    """Stored strategies and the host that runs them; see the module docstring."""
 
     def __init__(
         self,
         settings: Settings,
         repository: StrategyRepository,
-        runner: StrategyRunner,
-        trading: TradingCore,
+        host: StrategyHost,
+        account: StrategyAccount | None,
         known_symbol: Callable[[str], str],
     ) -> None:
         self.settings = settings
         self.repository = repository
-        self.runner = runner
-        self.trading = trading
+        self.host = host
+        self.account = account
         self._known_symbol = known_symbol
         self._lock = asyncio.Lock()
+        self._local = host if isinstance(host, LocalStrategyHost) else None
+        self.runner: StrategyRunner | None = self._local.runner if self._local else None
+        """The runner of this process; None where strategies run in the worker."""
+
+    @property
+    def runs_strategies(self) -> bool:
+        """Whether the strategies run in this process (else in the strategies worker)."""
+        return self._local is not None
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        """Start the runner, seed the default set once, and resume enabled paper strategies."""
-        await self.runner.start()
+        """Where strategies run here: start the runner, seed the default set once, and
+        resume enabled paper strategies. Elsewhere (the API) nothing: the worker does."""
+        if self._local is None:
+            return
+        await self._local.start()
         if seeds_default_strategies(self.settings):
             added = await self.repository.seed_once(default_strategies(self.settings))
             if added:
@@ -211,7 +271,8 @@ class StrategyService:
 
     async def stop(self) -> None:
         """Stop the runner; stored states stay so enabled paper strategies resume next start."""
-        await self.runner.stop()
+        if self._local is not None:
+            await self._local.stop()
 
     async def _resume(self, record: StrategyRecord) -> None:
         resumable = record.enabled and record.mode == StrategyMode.PAPER and self._paper_broker
@@ -230,6 +291,14 @@ class StrategyService:
     @property
     def _paper_broker(self) -> bool:
         return self.settings.broker == "paper"
+
+    def status(self) -> dict[str, Any]:
+        """Health and heartbeat view: the runner's state and counters and the running
+        strategy ids; where the strategies worker runs them, only that (its heartbeat
+        says the rest)."""
+        if self._local is None:
+            return {"state": "running", "runs_in": f"worker --role {STRATEGIES_ROLE}"}
+        return self._local.status()
 
     # ------------------------------------------------------------------ validation
     def validate(self, values: StrategyValues) -> StrategyValues:
@@ -284,7 +353,8 @@ class StrategyService:
 
     # -------------------------------------------------------------------- commands
     async def create(self, values: StrategyValues) -> StrategyRecord:
-        """Validate and store a strategy; an enabled paper strategy starts at once."""
+        """Validate and store a strategy; an enabled paper strategy starts at once (or
+        when the strategies worker starts, if none is up)."""
         checked = self.validate(values)
         self._refuse_automatic_live(checked, running=False)
         if checked.enabled:
@@ -292,7 +362,7 @@ class StrategyService:
         async with self._lock:
             record = await self.repository.create(checked)
             if checked.enabled:
-                await self._start(record)
+                await self._start_when_possible(record)
         return await self._reload(record.id)
 
     async def replace(
@@ -305,37 +375,47 @@ class StrategyService:
             current = await self.repository.get(strategy_id)
             if current is None:
                 return None
-            running = self.runner.is_running(str(strategy_id))
+            running = await self._running_if_known(str(strategy_id))
             self._refuse_automatic_live(checked, running)
             if checked.enabled:
                 self._check_runnable(checked.mode)
             # Stored first: a taken name leaves the running strategy untouched.
             record = await self.repository.replace(strategy_id, checked)
             if running:
-                await self.runner.stop_strategy(str(strategy_id), reason="reconfigured")
+                await self.host.stop_strategy(str(strategy_id), "reconfigured")
             if record is not None and checked.enabled:
-                await self._start(record)
+                await self._start_when_possible(record)
         return await self.repository.get(strategy_id)
 
     async def delete(self, strategy_id: uuid.UUID) -> bool:
         """Stop (if running) and delete a strategy; its orders and fills stay."""
         async with self._lock:
-            await self.runner.stop_strategy(str(strategy_id), reason="deleted")
+            try:
+                await self.host.stop_strategy(str(strategy_id), "deleted")
+            except NoWorkerAnswered:
+                log.info("strategy deleted with no strategies worker up", strategy_id=strategy_id)
             return await self.repository.delete(strategy_id)
 
     async def start_strategy(self, record: StrategyRecord) -> StrategyRecord:
-        """Start a stored strategy on request (the only way a live one ever starts)."""
+        """Start a stored strategy on request (the only way a live one ever starts).
+
+        ``NoWorkerAnswered`` when the strategies run in a worker and none answers.
+        """
         self._check_runnable(record.mode)
         async with self._lock:
-            failed = None if self.runner.is_running(str(record.id)) else await self._start(record)
+            running = await self.host.is_running(str(record.id))
+            failed = None if running else await self._start(record)
         if failed is not None:
             raise StrategyConflict(f"the strategy could not start: {failed}")
         return await self._reload(record.id)
 
     async def stop_strategy(self, record: StrategyRecord) -> StrategyRecord:
-        """Stop a strategy and disable it (it does not resume at the next start)."""
+        """Stop a strategy and disable it (it does not resume at the next start).
+
+        ``NoWorkerAnswered`` when the strategies run in a worker and none answers.
+        """
         async with self._lock:
-            stopped = await self.runner.stop_strategy(str(record.id), reason="stopped on request")
+            stopped = await self.host.stop_strategy(str(record.id), "stopped on request")
             failed = not stopped and record.state == StrategyState.ERROR
             await self.repository.set_state(
                 record.id,
@@ -345,14 +425,59 @@ class StrategyService:
             )
         return await self._reload(record.id)
 
-    async def _start(self, record: StrategyRecord) -> str | None:
-        """Run the strategy; the reason when it could not start (then recorded as ``error``)."""
+    async def start_here(self, strategy_id: uuid.UUID) -> bool:
+        """The strategies worker's side of ``strategy.start``: start a stored strategy
+        (recording ``running``, or ``error`` with the reason). False if it is not stored;
+        ``StrategyConfigError`` if it could not start."""
+        async with self._lock:
+            record = await self.repository.get(strategy_id)
+            if record is None:
+                return False
+            if await self.host.is_running(str(strategy_id)):
+                return True
+            self._check_runnable(record.mode)
+            failed = await self._start(record)
+        if failed is not None:
+            raise StrategyConfigError("strategy", failed)
+        return True
+
+    async def stop_here(self, strategy_id: str, reason: str) -> bool:
+        """The strategies worker's side of ``strategy.stop``: stop it if it runs here (the
+        runner records ``stopped``)."""
+        async with self._lock:
+            return await self.host.stop_strategy(strategy_id, reason)
+
+    async def _running_if_known(self, strategy_id: str) -> bool:
+        """Whether it runs; not running when no strategies worker answers (it is stored
+        only, and the worker starts it, if enabled, when it starts)."""
         try:
-            await self.runner.start_strategy(spec_of(record))
+            return await self.host.is_running(strategy_id)
+        except NoWorkerAnswered:
+            return False
+
+    async def _start_when_possible(self, record: StrategyRecord) -> None:
+        try:
+            await self._start(record)
+        except NoWorkerAnswered:
+            log.warning(
+                "strategy stored; it starts when the strategies worker starts",
+                strategy=record.name,
+            )
+
+    async def _start(self, record: StrategyRecord) -> str | None:
+        """Run the strategy; the reason when it could not start.
+
+        Where the runner is local its outcome is recorded here (``running``, or
+        ``error`` and disabled); the strategies worker records its own.
+        """
+        try:
+            await self.host.start_strategy(spec_of(record))
         except StrategyConfigError as err:
-            await self.repository.set_state(record.id, "error", error=str(err), enabled=False)
+            if self._local is not None:
+                await self.repository.set_state(record.id, "error", error=str(err), enabled=False)
             return str(err)
-        await self.repository.set_state(record.id, "running", enabled=True)
+        if self._local is not None:
+            await self.repository.set_state(record.id, "running", enabled=True)
         return None
 
     async def _reload(self, strategy_id: uuid.UUID) -> StrategyRecord:
@@ -370,17 +495,23 @@ class StrategyService:
             await self.repository.set_state(key, str(state))
 
     # --------------------------------------------------------------------- reports
+    def _account(self) -> StrategyAccount:
+        if self.account is None:
+            raise RuntimeError("this process has no account view: it serves no reports")
+        return self.account
+
     def _marks(self) -> dict[str, Decimal]:
+        prices = self._account().prices
         marks = {}
-        for symbol in self.trading.prices.symbols():
-            price = self.trading.prices.last_price(symbol)
+        for symbol in prices.symbols():
+            price = prices.last_price(symbol)
             if price is not None and price > 0:
                 marks[symbol] = Decimal(repr(float(price)))
         return marks
 
     async def performance(self, record: StrategyRecord) -> PerformanceReport:
         """P&L, trades, win rate and drawdown of a strategy from its stored fills."""
-        await self.trading.journal.flush()
+        await self._account().settled()
         fills = await self.repository.strategy_fills(str(record.id))
         book = StrategyBook.from_fills(record.capital_allocation, fills)
         book.mark_all(self._marks())
@@ -401,7 +532,7 @@ class StrategyService:
 
     async def exposure(self) -> list[SymbolExposure]:
         """Per symbol: what every strategy holds, their net position, and the account's."""
-        await self.trading.journal.flush()
+        await self._account().settled()
         records = await self.repository.find()
         fills = await self.repository.fills_by_strategy([str(r.id) for r in records])
         marks = self._marks()
@@ -421,7 +552,7 @@ class StrategyService:
         ]
 
     def account_qty(self, symbol: str) -> Decimal:
-        return self.trading.portfolio.qty(symbol)
+        return self._account().qty(symbol)
 
 
 def _symbol_exposure(
@@ -448,6 +579,45 @@ def runner_options(settings: Settings) -> RunnerOptions:
     )
 
 
+def local_strategy_service(
+    settings: Settings,
+    clock: Clock,
+    repository: StrategyRepository,
+    orders: OrderGateway,
+    prices: LatestPriceCache,
+    known_symbol: Callable[[str], str],
+    bus: MessageBus,
+    *,
+    account: StrategyAccount | None,
+    gateway: RemoteOrderGateway | None,
+    settled: Callable[[], Awaitable[None]] | None,
+    history: BarHistory | None,
+    metrics: LatencyObserver | None,
+    options: RunnerOptions,
+) -> StrategyService:
+    """A service with its runner in this process; the runner records state through it."""
+    holder: dict[str, StrategyService] = {}
+
+    async def on_state(strategy_id: str, state: StrategyState, error: str | None) -> None:
+        await holder["service"].record_state(strategy_id, state, error)
+
+    runner = StrategyRunner(
+        orders,
+        prices,
+        clock,
+        bus,
+        fills=JournalFills(repository, settled),
+        history=history,
+        on_state=on_state,
+        metrics=metrics,
+        options=options,
+    )
+    host = LocalStrategyHost(runner, gateway)
+    service = StrategyService(settings, repository, host, account, known_symbol)
+    holder["service"] = service
+    return service
+
+
 def build_strategy_service(
     settings: Settings,
     clock: Clock,
@@ -460,24 +630,21 @@ def build_strategy_service(
     metrics: LatencyObserver | None = None,
     options: RunnerOptions | None = None,
 ) -> StrategyService:
-    """The service and its runner, wired to the trading core, the bus and the tick store."""
-    repository = StrategyRepository(sessions)
-    holder: dict[str, Any] = {}
-
-    async def on_state(strategy_id: str, state: StrategyState, error: str | None) -> None:
-        await holder["service"].record_state(strategy_id, state, error)
-
-    runner = StrategyRunner(
+    """One process (``trademk run``): the runner on this process's OMS, the bus and the
+    tick store; reports against the trading core's account."""
+    account = TradingAccount(trading)
+    return local_strategy_service(
+        settings,
+        clock,
+        StrategyRepository(sessions),
         trading.oms,
         trading.prices,
-        clock,
+        known_symbol,
         bus,
-        fills=JournalFills(trading, repository),
+        account=account,
+        gateway=None,
+        settled=account.settled,
         history=history,
-        on_state=on_state,
         metrics=metrics,
         options=options or runner_options(settings),
     )
-    service = StrategyService(settings, repository, runner, trading, known_symbol)
-    holder["service"] = service
-    return service

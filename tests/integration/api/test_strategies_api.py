@@ -10,8 +10,11 @@ import pytest
 
 from tests.support.trading_api import TradingApi, TradingFactory
 from trademk.domain.market import NANOS_PER_SECOND, Tick, TickKind
+from trademk.engine.bus import InProcessBus
 from trademk.engine.clock import SimClock
+from trademk.engine.control import ControlClient
 from trademk.storage.strategy_repository import StrategyRepository, StrategyValues
+from trademk.wiring.strategies import RemoteAccount, RemoteStrategyHost, StrategyService
 
 T0 = 1_767_225_600 * NANOS_PER_SECOND  # 2026-01-01T00:00:00Z
 MINUTE = 60 * NANOS_PER_SECOND
@@ -278,3 +281,37 @@ async def test_a_live_strategy_left_enabled_is_not_started_after_a_restart(
         assert api.platform.strategies is not None
         assert api.platform.strategies.runner.running() == []
     assert (stored["state"], stored["enabled"]) == ("stopped", False)
+
+
+async def test_with_strategies_in_a_worker_that_is_not_running_start_and_stop_are_503(
+    trading_api: TradingFactory,
+) -> None:
+    async with trading_api(**QUIET) as api:
+        platform = api.platform
+        control = ControlClient(InProcessBus(), timeout=1.0, alive_for=1.0)
+        await control.start()
+        try:
+            # The API process of a split deployment: no runner here, no strategies worker up.
+            platform.strategies = StrategyService(
+                platform.settings,
+                StrategyRepository(platform.sessions),
+                RemoteStrategyHost(control, find_worker=0.1),
+                RemoteAccount(platform.market.prices, lambda symbol: Decimal(0)),
+                platform.market_data.known,
+            )
+            created = await post(api, BASE, definition(enabled=True))
+            assert created.status_code == 201, created.text
+            assert (created.json()["state"], created.json()["enabled"]) == ("stopped", True)
+            sid = created.json()["id"]
+            for action in ("start", "stop"):
+                response = await post(api, f"{BASE}/{sid}/{action}")
+                assert response.status_code == 503, response.text
+                assert "trademk worker --role strategies" in response.json()["detail"]
+            changed = await api.client.put(
+                f"{BASE}/{sid}", json=definition(enabled=False), headers=api.headers
+            )
+            assert changed.status_code == 200, changed.text
+            deleted = await api.client.delete(f"{BASE}/{sid}", headers=api.headers)
+            assert deleted.status_code == 204
+        finally:
+            await control.stop()

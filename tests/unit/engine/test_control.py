@@ -13,8 +13,8 @@ from trademk.engine.control import (
     CommandRefused,
     ControlClient,
     ControlServer,
-    NoWorkerAnswered,
     NotMine,
+    NoWorkerAnswered,
 )
 
 

@@ -5,11 +5,18 @@ stopping is audited. Definitions are validated before anything is stored: an
 unknown strategy class, a parameter that is unknown or out of its range, a
 symbol outside the universe, or an unsupported interval or sizing is a 422 that
 names the field and says what is wrong.
+
+In a split deployment the strategies run in the strategies worker: definitions
+are stored whether or not it is up, but an explicit start or stop with no
+worker answering is a 503 that says to run ``trademk worker --role
+strategies``; a worker that failed on the command is a 502.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, HTTPException, Response, status
@@ -27,18 +34,23 @@ from trademk.api.schemas.strategies import (
     SymbolExposureOut,
 )
 from trademk.api.security import AuditDep, TraderDep, ViewerDep, error_responses
+from trademk.engine.control import NoWorkerAnswered
 from trademk.engine.strategy_spec import StrategyConfigError
 from trademk.security.audit import AuditAction
 from trademk.storage.strategy_models import StrategyRecord
 from trademk.storage.strategy_repository import StrategyNameTaken
 from trademk.strategies.registry import describe_strategies
-from trademk.wiring.strategies import StrategyConflict, StrategyService
+from trademk.wiring.strategies import StrategyConflict, StrategyService, StrategyWorkerFailed
 
 router = APIRouter(
     prefix="/api/v1/strategies",
     tags=["strategies"],
     responses=error_responses(
-        {503: "The strategy runtime is not running (the app database is unreachable)"}
+        {
+            502: "The strategies worker failed on the request",
+            503: "The strategy runtime is not running (the app database is unreachable, "
+            "or no strategies worker answered)",
+        }
     ),
 )
 _NOT_FOUND = error_responses({404: "No such strategy"})
@@ -70,6 +82,17 @@ def _invalid(err: StrategyConfigError) -> HTTPException:
     return unprocessable((("body", err.field), str(err)))
 
 
+@contextmanager
+def _worker_errors() -> Iterator[None]:
+    """The strategies worker did not answer (503) or failed (502): say so, with its words."""
+    try:
+        yield
+    except NoWorkerAnswered as err:
+        raise HTTPException(503, str(err)) from None
+    except StrategyWorkerFailed as err:
+        raise HTTPException(502, str(err)) from None
+
+
 async def _existing(service: StrategyService, strategy_id: uuid.UUID) -> StrategyRecord:
     record = await service.repository.get(strategy_id)
     if record is None:
@@ -93,7 +116,8 @@ async def create_strategy(
     body: StrategyIn, principal: TraderDep, service: StrategiesDep, audit: AuditDep
 ) -> StrategyOut:
     try:
-        record = await service.create(body.values())
+        with _worker_errors():
+            record = await service.create(body.values())
     except StrategyConfigError as err:
         raise _invalid(err) from None
     except (StrategyNameTaken, StrategyConflict) as err:
@@ -168,7 +192,8 @@ async def replace_strategy(
     audit: AuditDep,
 ) -> StrategyOut:
     try:
-        record = await service.replace(strategy_id, body.values())
+        with _worker_errors():
+            record = await service.replace(strategy_id, body.values())
     except StrategyConfigError as err:
         raise _invalid(err) from None
     except (StrategyNameTaken, StrategyConflict) as err:
@@ -189,7 +214,9 @@ async def replace_strategy(
 async def delete_strategy(
     strategy_id: uuid.UUID, principal: TraderDep, service: StrategiesDep, audit: AuditDep
 ) -> Response:
-    if not await service.delete(strategy_id):
+    with _worker_errors():
+        deleted = await service.delete(strategy_id)
+    if not deleted:
         raise HTTPException(404, f"no strategy with id {strategy_id}")
     await audit.record("strategy_delete", target=str(strategy_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -206,7 +233,8 @@ async def start_strategy(
 ) -> StrategyOut:
     record = await _existing(service, strategy_id)
     try:
-        started = await service.start_strategy(record)
+        with _worker_errors():
+            started = await service.start_strategy(record)
     except StrategyConflict as err:
         raise HTTPException(409, str(err)) from None
     await audit.record(
@@ -227,7 +255,8 @@ async def stop_strategy(
     strategy_id: uuid.UUID, principal: TraderDep, service: StrategiesDep, audit: AuditDep
 ) -> StrategyOut:
     record = await _existing(service, strategy_id)
-    stopped = await service.stop_strategy(record)
+    with _worker_errors():
+        stopped = await service.stop_strategy(record)
     await audit.record(
         AuditAction.STRATEGY_STOP, target=str(strategy_id), detail={"name": record.name}
     )
