@@ -39,10 +39,11 @@ from trademk.domain.calendar import NyseCalendar
 from trademk.domain.portfolio import Portfolio
 from trademk.engine.bus import InProcessBus, MessageBus
 from trademk.engine.clock import Clock, LiveClock, utc_now
-from trademk.engine.control import ControlClient, ControlServer
+from trademk.engine.control import ControlClient, ControlServer, instance_name
 from trademk.engine.signal_queue import InProcessSignalQueue, SignalQueue
 from trademk.engine.trading import TradingCore
 from trademk.messaging.redis_bus import RedisEventBus
+from trademk.messaging.redis_lease import RedisLease
 from trademk.messaging.redis_signals import RedisSignalQueue
 from trademk.observability.health import HealthService
 from trademk.observability.metrics import Metrics
@@ -53,7 +54,7 @@ from trademk.storage.risk_limits_repository import RiskLimitsRepository
 from trademk.storage.seed import seed_defaults
 from trademk.storage.trading_repository import TradingRepository
 from trademk.venues.reconnect import ExponentialBackoff
-from trademk.wiring.live import LiveServices
+from trademk.wiring.live import PORTFOLIO_TOPIC, LiveServices
 from trademk.wiring.market import MarketDataStack
 from trademk.wiring.remote_desk import RemoteDesk
 from trademk.wiring.shared_book import SharedBook
@@ -129,7 +130,8 @@ class Platform:
                 self.redis,
                 InProcessBus(),
                 prefix=f"{namespace}:events",
-                forward=lambda topic: ":" not in topic,
+                # Each API process builds its own portfolio snapshots from the shared book.
+                forward=lambda topic: ":" not in topic and topic != PORTFOLIO_TOPIC,
             )
             self.bus = self._redis_bus
             self.signals = RedisSignalQueue(self.redis, stream=f"{namespace}:signals")
@@ -159,8 +161,19 @@ class Platform:
         self.control: ControlClient | None = None
         self.shared_book: SharedBook | None = None
         self.metrics.watch_trading(lambda: self.trading)
+        # API replicas all evaluate alerts; the holder of this lease alone fires them.
+        self.alerts_lease: RedisLease | None = None
+        if role == "api" and self.redis is not None:
+            self.alerts_lease = RedisLease(
+                self.redis, f"{settings.redis_namespace}:leases:alerts", instance_name("api")
+            )
         self.live = LiveServices(
-            self.clock, self.bus, self.market.prices, self.sessions, self._book
+            self.clock,
+            self.bus,
+            self.market.prices,
+            self.sessions,
+            self._book,
+            alerts_leader=self._fires_alerts,
         )
         self.health.add_check("tickstore", self.market.check_store)
         if self.market.pump is not None:
@@ -171,6 +184,9 @@ class Platform:
         self.database_ready = asyncio.Event()
         self._database_retry: asyncio.Task[None] | None = None
         self.started = False
+
+    def _fires_alerts(self) -> bool:
+        return self.alerts_lease is None or self.alerts_lease.held
 
     def _book(self) -> Portfolio | None:
         """The account marked at the latest prices, for the portfolio stream."""
@@ -238,7 +254,10 @@ class Platform:
         """What needs the app database: live fan-out with alerts, then the trading core
         (which reconciles with the venue before it trades)."""
         if self.serves_api:
-            # Alerts fire and WebSocket streams are served where the API is, once.
+            # Alerts fire and WebSocket streams are served where the API is.
+            if self.alerts_lease is not None:
+                await self.alerts_lease.start()
+                self._stack.push_async_callback(self.alerts_lease.stop)
             await self.live.start()
             self._stack.push_async_callback(self.live.stop)
         if self.role == "api":

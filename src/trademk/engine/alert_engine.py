@@ -7,6 +7,10 @@ published at once on the bus topic ``alerts`` and queued (bounded) for a
 background recorder, which writes it to the history and then hands webhook
 deliveries to a small pool of senders; each delivery's outcome (attempts,
 last error) is recorded too.
+
+With several API replicas every one evaluates every alert, but only the
+``leader`` (the holder of the alerts lease, messaging/redis_lease.py)
+publishes, records and delivers a firing.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -78,6 +82,7 @@ class AlertJournal(Protocol):
 @dataclass(slots=True)
 class AlertCounters:
     fired: int = 0
+    fired_elsewhere: int = 0
     recorded: int = 0
     record_errors: int = 0
     dropped: int = 0
@@ -98,6 +103,7 @@ class AlertEngine:
         queue_capacity: int = 10_000,
         delivery_workers: int = 4,
         record_retry_delay: float = 0.5,
+        leader: Callable[[], bool] = lambda: True,
     ) -> None:
         if queue_capacity <= 0 or delivery_workers <= 0:
             raise ValueError("queue capacity and delivery workers must be positive")
@@ -107,6 +113,7 @@ class AlertEngine:
         self.webhooks = webhooks
         self.delivery_workers = delivery_workers
         self.record_retry_delay = record_retry_delay
+        self.leader = leader
         self.counters = AlertCounters()
         self.lifecycle = Lifecycle("alerts")
         self._states: dict[str, AlertState] = {}
@@ -166,9 +173,14 @@ class AlertEngine:
                 self._fired(state.alert, fired)
 
     def _fired(self, alert: Alert, trigger: AlertTriggered) -> None:
-        self.counters.fired += 1
         if trigger.spent:
             self.remove(alert.id)
+        if not self.leader():
+            # Another API replica holds the alerts lease and announces this firing; the
+            # state above still follows it, so this one can take over at any moment.
+            self.counters.fired_elsewhere += 1
+            return
+        self.counters.fired += 1
         delivery = DeliveryStatus.PENDING if alert.webhook_url else DeliveryStatus.NONE
         event = AlertEvent(uuid.uuid4().hex, alert, trigger, delivery)
         self.bus.publish(ALERTS_TOPIC, event.payload())
@@ -273,7 +285,9 @@ class AlertEngine:
             "state": str(self.lifecycle.state),
             "active_alerts": len(self._states),
             "queued": self._records.qsize() + self._deliveries.qsize(),
+            "leader": self.leader(),
             "fired": self.counters.fired,
+            "fired_elsewhere": self.counters.fired_elsewhere,
             "recorded": self.counters.recorded,
             "record_errors": self.counters.record_errors,
             "dropped": self.counters.dropped,

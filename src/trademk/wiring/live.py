@@ -7,7 +7,9 @@ Topics published here (each is also a WebSocket channel of the same name):
 - ``bars:SYMBOL:1m``: each 1-minute bar when it closes, built from trades;
 - ``portfolio``: cash, equity and P&L, at most every ``portfolio_interval``
   seconds and only when they changed;
-- ``alerts``: price alerts that fired (from :class:`AlertEngine`).
+- ``alerts``: price alerts that fired (from :class:`AlertEngine`);
+- ``alerts.changed``: ``{"alert_id"}`` when an alert was created, changed or
+  deleted through one API replica, so every replica reloads it.
 
 ``orders``, ``fills`` and ``positions`` come from the OMS; ``strategies`` from
 the strategy runtime (``{"kind": ..., "strategy_id": ..., ...}``).
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -34,12 +37,14 @@ from trademk.engine.bus import InProcessBus, MessageBus, Subscription
 from trademk.engine.clock import Clock, ns_to_datetime
 from trademk.engine.price_cache import LatestPriceCache
 from trademk.engine.webhooks import WebhookSender
-from trademk.storage.alert_repository import AlertRepository
+from trademk.storage.alert_models import AlertRecord
+from trademk.storage.alert_repository import AlertRepository, alert_of
 
 log = structlog.get_logger(__name__)
 
 BAR_INTERVAL = "1m"
 PORTFOLIO_TOPIC = "portfolio"
+ALERT_CHANGES_TOPIC = "alerts.changed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +208,7 @@ class LiveServices:
         portfolio_interval: float = 1.0,
         bar_grace: float = 2.0,
         webhooks: WebhookSender | None = None,
+        alerts_leader: Callable[[], bool] = lambda: True,
     ) -> None:
         self.clock = clock
         self.bus = bus
@@ -213,14 +219,26 @@ class LiveServices:
         self.market = MarketPublisher(bus, self.aggregator)
         self.portfolio = PortfolioPublisher(bus, clock, book)
         self.alert_repository = AlertRepository(sessions)
-        self.alerts = AlertEngine(clock, bus, self.alert_repository, webhooks or WebhookSender())
+        self.alerts = AlertEngine(
+            clock,
+            bus,
+            self.alert_repository,
+            webhooks or WebhookSender(),
+            leader=alerts_leader,
+        )
         self.connections: set[Any] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._alert_changes: Subscription | None = None
 
     async def start(self) -> None:
         """Load the active alerts, listen to ticks, start the periodic publishers."""
         if self._tasks:
             return
+        # Follow changes made through other API replicas from before the alerts are read.
+        self._alert_changes = self.bus.subscribe(ALERT_CHANGES_TOPIC, capacity=10_000)
+        watch = getattr(self.bus, "watch", None)
+        if watch is not None:
+            await watch(ALERT_CHANGES_TOPIC)
         self.alerts.load(await self.alert_repository.active_alerts())
         await self.alerts.start()
         self.prices.add_listener(self.market.on_tick)
@@ -228,6 +246,9 @@ class LiveServices:
         self._tasks = [
             asyncio.create_task(self._every_second(), name="live-bars"),
             asyncio.create_task(self._portfolio_forever(), name="live-portfolio"),
+            asyncio.create_task(
+                self._follow_alert_changes(self._alert_changes), name="live-alert-changes"
+            ),
         ]
         log.info("live streams started", alerts=len(self.alerts.active()))
 
@@ -241,7 +262,36 @@ class LiveServices:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        if self._alert_changes is not None:
+            self._alert_changes.close()
+            self._alert_changes = None
         await self.alerts.stop()
+
+    def alert_changed(self, record: AlertRecord | None, alert_id: str) -> None:
+        """An alert was created, changed or deleted (``record`` None) through this API:
+        apply it here at once and tell the other API replicas."""
+        if record is not None and record.active:
+            self.alerts.upsert(alert_of(record))
+        else:
+            self.alerts.remove(alert_id)
+        self.bus.publish(ALERT_CHANGES_TOPIC, {"alert_id": alert_id})
+
+    async def _follow_alert_changes(self, subscription: Subscription) -> None:
+        """Apply alert changes made anywhere (our own again: harmless), from the database."""
+        async for _topic, change in subscription:
+            alert_id = str(change.get("alert_id", ""))
+            try:
+                record = await self.alert_repository.get(uuid.UUID(alert_id))
+            except ValueError:
+                log.warning("malformed alert change", change=dict(change))
+                continue
+            except Exception as err:  # the database may be away for a while
+                log.warning("alert change not applied", alert_id=alert_id, error=str(err))
+                continue
+            if record is not None and record.active:
+                self.alerts.upsert(alert_of(record))
+            else:
+                self.alerts.remove(alert_id)
 
     async def _every_second(self) -> None:
         while True:

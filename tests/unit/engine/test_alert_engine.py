@@ -236,3 +236,32 @@ async def test_quotes_do_not_move_alerts(engine: AlertEngine) -> None:
     state = engine.state("a1")
     assert state is not None and state.last_price is None
     assert engine.counters.fired == 0
+
+
+async def test_a_replica_without_the_alerts_lease_follows_firings_but_announces_none(
+    bus: InProcessBus,
+) -> None:
+    leading = {"now": False}
+    journal = MemoryJournal()
+    engine = AlertEngine(SimClock(T0), bus, journal, fast_sender(), leader=lambda: leading["now"])
+    await engine.start()
+    subscription = bus.subscribe(ALERTS_TOPIC)
+    try:
+        engine.load([alert("once"), alert("again", mode=AlertMode.REPEATING)])
+        engine.on_tick(tick("BTCUSDT", 99.0))
+        engine.on_tick(tick("BTCUSDT", 101.0, 1))
+        await engine.drain()
+        # Both fired here as on the leader: the once-alert is spent, nothing was announced.
+        assert [a.id for a in engine.active()] == ["again"]
+        assert subscription.pending() == 0 and journal.triggers == []
+        assert (engine.counters.fired, engine.counters.fired_elsewhere) == (0, 2)
+
+        leading["now"] = True  # the leader went away; this replica took the lease
+        engine.on_tick(tick("BTCUSDT", 99.0, 2))
+        engine.on_tick(tick("BTCUSDT", 102.0, 3))
+        _, payload = await asyncio.wait_for(subscription.get(), 1)
+        await engine.drain()
+        assert payload["alert_id"] == "again"
+        assert [e.alert.id for e in journal.triggers] == ["again"]
+    finally:
+        await engine.stop()

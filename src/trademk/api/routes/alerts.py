@@ -18,7 +18,7 @@ from trademk.api.security import AuditDep, TraderDep, ViewerDep, error_responses
 from trademk.engine.market_data import UnknownSymbolError
 from trademk.runtime import Platform
 from trademk.storage.alert_models import AlertRecord
-from trademk.storage.alert_repository import MAX_HISTORY_LIMIT, AlertValues, alert_of
+from trademk.storage.alert_repository import MAX_HISTORY_LIMIT, AlertValues
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
@@ -52,10 +52,7 @@ def _values(platform: Platform, body: AlertIn) -> AlertValues:
 
 
 def _sync_engine(platform: Platform, record: AlertRecord) -> None:
-    if record.active:
-        platform.live.alerts.upsert(alert_of(record))
-    else:
-        platform.live.alerts.remove(str(record.id))
+    platform.live.alert_changed(record, str(record.id))
 
 
 async def _existing(platform: Platform, alert_id: uuid.UUID) -> AlertRecord:
@@ -151,7 +148,7 @@ async def delete_alert(
 ) -> Response:
     if not await platform.live.alert_repository.delete(alert_id):
         raise HTTPException(404, f"no alert with id {alert_id}")
-    platform.live.alerts.remove(str(alert_id))
+    platform.live.alert_changed(None, str(alert_id))
     await audit.record("alert_delete", target=str(alert_id))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
