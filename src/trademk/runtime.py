@@ -58,7 +58,8 @@ from trademk.wiring.live import PORTFOLIO_TOPIC, LiveServices
 from trademk.wiring.market import MarketDataStack
 from trademk.wiring.remote_desk import RemoteDesk
 from trademk.wiring.shared_book import SharedBook
-from trademk.wiring.strategies import RemoteAccount, StrategyService, build_strategy_service
+from trademk.wiring.strategies import StrategyService, build_strategy_service
+from trademk.wiring.strategy_hosts import RemoteAccount
 from trademk.wiring.strategy_processes import (
     build_strategy_api_service,
     build_strategy_worker_service,

@@ -6,6 +6,7 @@ import structlog
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
+from trademk.domain.errors import TransientError
 from trademk.engine.control import NoWorkerAnswered
 from trademk.wiring.trading_desk import DeskUnavailable
 
@@ -22,7 +23,7 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
-    """Trading lives in another process that cannot answer now: 503 saying which."""
+    """Something the request needs cannot answer now (a worker, Redis): 503 saying what."""
     log.warning("service unavailable", path=request.url.path, reason=str(exc))
     return JSONResponse(status_code=503, content={"detail": str(exc)})
 
@@ -31,6 +32,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unhandled)
     app.add_exception_handler(DeskUnavailable, _unavailable)
     app.add_exception_handler(NoWorkerAnswered, _unavailable)
+    # A dependency (Redis, a venue) failing for a while: the client may retry.
+    app.add_exception_handler(TransientError, _unavailable)
 
 
 def unprocessable(*problems: tuple[tuple[str, ...], str]) -> HTTPException:

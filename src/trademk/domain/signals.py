@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from trademk.domain.orders import OrderSide, OrderType, TimeInForce
+from trademk.domain.market import AssetClass
+from trademk.domain.orders import Order, OrderSide, OrderType, TimeInForce
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,24 @@ class OrderRequest:
     time_in_force: TimeInForce | None = None
     strategy_id: str | None = None
     reason: str | None = None
+
+    def to_order(self, venue: str, created_ns: int, asset_class: AssetClass | None) -> Order:
+        """The INITIALIZED order this request becomes (``ValueError`` on bad terms): the
+        one place every path builds it (the OMS, the strategies worker, the API's checks)."""
+        default_tif = TimeInForce.GTC if asset_class is AssetClass.CRYPTO else TimeInForce.DAY
+        return Order(
+            client_order_id=self.client_order_id,
+            symbol=self.symbol,
+            side=self.side,
+            type=self.type,
+            qty=self.qty,
+            venue=venue,
+            created_ns=created_ns,
+            limit_price=self.limit_price,
+            stop_price=self.stop_price,
+            time_in_force=self.time_in_force or default_tif,
+            strategy_id=self.strategy_id,
+        )
 
     def to_wire(self) -> dict[str, str]:
         """A flat string mapping for the message bus."""

@@ -35,7 +35,7 @@ from trademk.domain.order_events import (
     OrderRejected,
     OrderSubmitted,
 )
-from trademk.domain.orders import Order, TimeInForce
+from trademk.domain.orders import Order
 from trademk.domain.portfolio import Portfolio
 from trademk.domain.ports import ExecutionClient
 from trademk.domain.position import Position
@@ -210,24 +210,10 @@ class OrderManager:
         """An open or recently finished order of this process."""
         return self._open.get(client_order_id) or self._recent.get(client_order_id)
 
-    def _default_tif(self, symbol: str) -> TimeInForce:
-        crypto = self.asset_classes.get(symbol) is AssetClass.CRYPTO
-        return TimeInForce.GTC if crypto else TimeInForce.DAY
-
     def build_order(self, request: OrderRequest) -> Order:
         """Validate a request into an INITIALIZED order (ValueError on bad terms)."""
-        return Order(
-            client_order_id=request.client_order_id,
-            symbol=request.symbol,
-            side=request.side,
-            type=request.type,
-            qty=request.qty,
-            venue=self.venue.name,
-            created_ns=self.clock.now_ns(),
-            limit_price=request.limit_price,
-            stop_price=request.stop_price,
-            time_in_force=request.time_in_force or self._default_tif(request.symbol),
-            strategy_id=request.strategy_id,
+        return request.to_order(
+            self.venue.name, self.clock.now_ns(), self.asset_classes.get(request.symbol)
         )
 
     async def submit(self, request: OrderRequest) -> Order:

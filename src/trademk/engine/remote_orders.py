@@ -51,7 +51,7 @@ from trademk.domain.order_events import (
     OrderRejected,
     OrderSubmitted,
 )
-from trademk.domain.orders import Order, OrderStatus, TimeInForce
+from trademk.domain.orders import Order, OrderStatus
 from trademk.domain.signals import OrderRequest
 from trademk.engine.bus import MessageBus, Subscription
 from trademk.engine.clock import Clock
@@ -64,7 +64,6 @@ __all__ = [
     "FillListener",
     "OpenOrderSource",
     "RemoteOrderGateway",
-    "order_from_request",
 ]
 
 log = structlog.get_logger(__name__)
@@ -83,28 +82,6 @@ class OpenOrderSource(Protocol):
     """Where the orders still open from an earlier run come from (the trading journal)."""
 
     async def open_orders(self) -> list[Order]: ...
-
-
-def order_from_request(
-    request: OrderRequest, venue: str, created_ns: int, asset_classes: Mapping[str, AssetClass]
-) -> Order:
-    """The INITIALIZED order for ``request`` (``ValueError`` on bad terms), as the OMS
-    builds it: GTC for crypto, DAY for everything else unless the request says."""
-    crypto = asset_classes.get(request.symbol) is AssetClass.CRYPTO
-    default_tif = TimeInForce.GTC if crypto else TimeInForce.DAY
-    return Order(
-        client_order_id=request.client_order_id,
-        symbol=request.symbol,
-        side=request.side,
-        type=request.type,
-        qty=request.qty,
-        venue=venue,
-        created_ns=created_ns,
-        limit_price=request.limit_price,
-        stop_price=request.stop_price,
-        time_in_force=request.time_in_force or default_tif,
-        strategy_id=request.strategy_id,
-    )
 
 
 class RemoteOrderGateway:
@@ -194,7 +171,9 @@ class RemoteOrderGateway:
         known = self.order(cid)
         if known is not None:
             return known
-        order = order_from_request(request, self.venue, self.clock.now_ns(), self.asset_classes)
+        order = request.to_order(
+            self.venue, self.clock.now_ns(), self.asset_classes.get(request.symbol)
+        )
         self._track(order)
         try:
             await self._put(request)

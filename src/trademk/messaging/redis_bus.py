@@ -174,9 +174,23 @@ class RedisEventBus:
         return self.forward(topic) or self.local.has_subscribers(topic)
 
     async def watch(self, *topics: str) -> None:
-        """Relay these topics from other processes, every event from this moment on."""
+        """Relay these topics from other processes, every event from this moment on.
+
+        While Redis is unreachable the topics stay wanted and the relay starts
+        watching them once it reconnects (events in between cannot be seen).
+        """
         for topic in topics:
             _check_topic(topic)
+            self._want(topic)
+        try:
+            await self._resolve(*topics)
+        except TRANSIENT_REDIS_ERRORS as err:
+            log.warning("topics watched once Redis answers", topics=topics, error=str(err))
+
+    async def _resolve(self, *topics: str) -> None:
+        """Start reading each topic's stream after its newest entry (raises while Redis
+        is unreachable)."""
+        for topic in topics:
             key = self.stream_key(topic)
             if key not in self._positions:
                 newest = await self._last_id(key)
@@ -194,7 +208,7 @@ class RedisEventBus:
             return
         self.lifecycle.to(ComponentState.RUNNING)
         try:
-            await self.watch(*sorted(self._unresolved))
+            await self._resolve(*sorted(self._unresolved))
         except TRANSIENT_REDIS_ERRORS as err:
             self._note_error("relay", err)  # the relay keeps trying
         self._tasks = [
@@ -281,7 +295,7 @@ class RedisEventBus:
         while True:
             try:
                 if self._unresolved:
-                    await self.watch(*sorted(self._unresolved))
+                    await self._resolve(*sorted(self._unresolved))
                 if not self._positions:
                     self._topics_changed.clear()
                     await self._topics_changed.wait()

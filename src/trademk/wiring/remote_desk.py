@@ -32,7 +32,7 @@ from trademk.storage.models import OrderRecord
 from trademk.storage.risk_limits_repository import RiskLimitsRepository
 from trademk.storage.trading_repository import TradingRepository
 from trademk.wiring.shared_book import SharedBook
-from trademk.wiring.trading_desk import DeskState, DeskUnavailable, OrderNotOpen, order_terms
+from trademk.wiring.trading_desk import DeskState, DeskUnavailable, OrderNotOpen
 
 log = structlog.get_logger(__name__)
 
@@ -67,7 +67,7 @@ class RemoteDesk:
         self._kill_switch = kill_switch
 
     def check(self, request: OrderRequest) -> None:
-        order_terms(request, self.venue, self.asset_classes, self.clock.now_ns())
+        request.to_order(self.venue, self.clock.now_ns(), self.asset_classes.get(request.symbol))
 
     async def send(self, request: OrderRequest) -> None:
         await self.signals.put(request)

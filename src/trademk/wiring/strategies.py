@@ -38,7 +38,6 @@ import asyncio
 import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
@@ -54,7 +53,6 @@ from trademk.engine.control import NoWorkerAnswered
 from trademk.engine.market_data import UnknownSymbolError
 from trademk.engine.price_cache import LatestPriceCache
 from trademk.engine.remote_orders import RemoteOrderGateway
-from trademk.engine.strategy_book import BookPerformance, StrategyBook
 from trademk.engine.strategy_runner import (
     BarHistory,
     LatencyObserver,
@@ -73,29 +71,19 @@ from trademk.engine.strategy_spec import (
 from trademk.engine.trading import TradingCore
 from trademk.storage.strategy_models import StrategyRecord
 from trademk.storage.strategy_repository import StrategyRepository, StrategyValues
+from trademk.wiring.default_strategies import default_strategies, seeds_default_strategies
 from trademk.wiring.strategy_hosts import (
     STRATEGIES_ROLE,
     LocalStrategyHost,
-    RemoteAccount,
-    RemoteStrategyHost,
     StrategyAccount,
     StrategyConflict,
     StrategyHost,
-    StrategyWorkerFailed,
     TradingAccount,
 )
+from trademk.wiring.strategy_reports import PerformanceReport, StrategyReports, SymbolExposure
 
 __all__ = [
-    "STRATEGIES_ROLE",
-    "LocalStrategyHost",
-    "RemoteAccount",
-    "RemoteStrategyHost",
-    "StrategyAccount",
-    "StrategyConflict",
-    "StrategyHost",
     "StrategyService",
-    "StrategyWorkerFailed",
-    "TradingAccount",
     "build_strategy_service",
     "local_strategy_service",
     "runner_options",
@@ -104,95 +92,6 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 _BPS: Final = Decimal(10_000)
-_DEFAULT_INTERVAL: Final = "5s"
-DEFAULT_STRATEGY_SET: Final = (
-    StrategyValues(
-        name="sma-cross-btc",
-        strategy_class="sma_cross",
-        symbols=["BTCUSDT"],
-        interval=_DEFAULT_INTERVAL,
-        capital_allocation=Decimal("1000"),
-        params={"fast": 3, "slow": 8},
-        enabled=True,
-    ),
-    StrategyValues(
-        name="sma-cross-eth",
-        strategy_class="sma_cross",
-        symbols=["ETHUSDT"],
-        interval=_DEFAULT_INTERVAL,
-        capital_allocation=Decimal("1000"),
-        params={"fast": 3, "slow": 8},
-        enabled=True,
-    ),
-    StrategyValues(
-        name="momentum-bnb",
-        strategy_class="momentum",
-        symbols=["BNBUSDT"],
-        interval=_DEFAULT_INTERVAL,
-        capital_allocation=Decimal("300"),
-        params={"lookback": 2},
-        enabled=True,
-    ),
-)
-"""Paper strategies on 5-second bars of the sim feed: short windows so that a new
-user sees orders within a minute; small capitals that fit the default risk limits
-and keep the fees of their frequent trades far from the daily loss limit."""
-
-
-@dataclass(frozen=True, slots=True)
-class PositionView:
-    """One open position of a strategy's book."""
-
-    symbol: str
-    qty: Decimal
-    avg_price: Decimal
-    last_price: Decimal | None
-    market_value: Decimal
-    unrealized_pnl: Decimal
-    realized_pnl: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class PerformanceReport:
-    """A strategy's performance from its fills, marked at the latest prices."""
-
-    record: StrategyRecord
-    performance: BookPerformance
-    orders: dict[str, int]
-    positions: list[PositionView]
-
-
-@dataclass(frozen=True, slots=True)
-class StrategyHolding:
-    """What one strategy holds in a symbol."""
-
-    strategy_id: str
-    name: str
-    qty: Decimal
-    exposure: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class SymbolExposure:
-    """Net position and exposure of every strategy together in one symbol."""
-
-    symbol: str
-    net_qty: Decimal
-    last_price: Decimal | None
-    net_exposure: Decimal
-    account_qty: Decimal
-    strategies: list[StrategyHolding]
-
-
-def default_strategies(settings: Settings) -> list[StrategyValues]:
-    """The default set, limited to symbols of the configured crypto universe."""
-    universe = set(settings.crypto_symbols)
-    return [v for v in DEFAULT_STRATEGY_SET if set(v.symbols) <= universe]
-
-
-def seeds_default_strategies(settings: Settings) -> bool:
-    """Whether the default set is created: only with the paper broker and the sim feed."""
-    return settings.default_strategies and settings.broker == "paper" and settings.feed == "sim"
 
 
 def spec_of(record: StrategyRecord) -> StrategySpec:
@@ -495,78 +394,18 @@ class StrategyService:
             await self.repository.set_state(key, str(state))
 
     # --------------------------------------------------------------------- reports
-    def _account(self) -> StrategyAccount:
-        if self.account is None:
-            raise RuntimeError("this process has no account view: it serves no reports")
-        return self.account
-
-    def _marks(self) -> dict[str, Decimal]:
-        prices = self._account().prices
-        marks = {}
-        for symbol in prices.symbols():
-            price = prices.last_price(symbol)
-            if price is not None and price > 0:
-                marks[symbol] = Decimal(repr(float(price)))
-        return marks
-
     async def performance(self, record: StrategyRecord) -> PerformanceReport:
         """P&L, trades, win rate and drawdown of a strategy from its stored fills."""
-        await self._account().settled()
-        fills = await self.repository.strategy_fills(str(record.id))
-        book = StrategyBook.from_fills(record.capital_allocation, fills)
-        book.mark_all(self._marks())
-        positions = [
-            PositionView(
-                symbol=p.symbol,
-                qty=p.qty,
-                avg_price=p.avg_price,
-                last_price=p.last_price,
-                market_value=p.market_value,
-                unrealized_pnl=p.unrealized_pnl,
-                realized_pnl=p.realized_pnl,
-            )
-            for p in sorted(book.portfolio.open_positions(), key=lambda p: (p.symbol, p.venue))
-        ]
-        orders = await self.repository.order_counts(str(record.id))
-        return PerformanceReport(record, book.performance(), orders, positions)
+        return await self._reports().performance(record)
 
     async def exposure(self) -> list[SymbolExposure]:
         """Per symbol: what every strategy holds, their net position, and the account's."""
-        await self._account().settled()
-        records = await self.repository.find()
-        fills = await self.repository.fills_by_strategy([str(r.id) for r in records])
-        marks = self._marks()
-        holdings: dict[str, list[StrategyHolding]] = {}
-        last_fill_price: dict[str, Decimal] = {}
-        for record in records:
-            book = StrategyBook.from_fills(record.capital_allocation, fills.get(str(record.id), []))
-            for position in book.portfolio.open_positions():
-                price = marks.get(position.symbol, position.last_price or Decimal(0))
-                last_fill_price.setdefault(position.symbol, position.last_price or Decimal(0))
-                holdings.setdefault(position.symbol, []).append(
-                    StrategyHolding(str(record.id), record.name, position.qty, position.qty * price)
-                )
-        return [
-            _symbol_exposure(symbol, held, marks.get(symbol, last_fill_price.get(symbol)), self)
-            for symbol, held in sorted(holdings.items())
-        ]
+        return await self._reports().exposure()
 
-    def account_qty(self, symbol: str) -> Decimal:
-        return self._account().qty(symbol)
-
-
-def _symbol_exposure(
-    symbol: str, held: list[StrategyHolding], price: Decimal | None, service: StrategyService
-) -> SymbolExposure:
-    net = sum((h.qty for h in held), Decimal(0))
-    return SymbolExposure(
-        symbol=symbol,
-        net_qty=net,
-        last_price=price,
-        net_exposure=net * price if price is not None else Decimal(0),
-        account_qty=service.account_qty(symbol),
-        strategies=held,
-    )
+    def _reports(self) -> StrategyReports:
+        if self.account is None:
+            raise RuntimeError("this process has no account view: it serves no reports")
+        return StrategyReports(self.repository, self.account)
 
 
 def runner_options(settings: Settings) -> RunnerOptions:

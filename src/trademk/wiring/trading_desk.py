@@ -14,14 +14,12 @@ later.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from trademk.domain.errors import RejectedError
-from trademk.domain.market import AssetClass
-from trademk.domain.orders import Order, TimeInForce
 from trademk.domain.portfolio import Portfolio
 from trademk.domain.risk import RiskLimits
 from trademk.domain.signals import OrderRequest
@@ -48,29 +46,6 @@ class DeskState:
     venue: str
     open_orders: int
     denials_by_rule: dict[str, int] = field(default_factory=dict)
-
-
-def order_terms(
-    request: OrderRequest, venue: str, asset_classes: Mapping[str, AssetClass], now_ns: int
-) -> Order:
-    """The INITIALIZED order a request becomes (``ValueError`` on bad terms).
-
-    The time in force defaults to GTC for crypto and DAY for stocks, as the OMS does.
-    """
-    crypto = asset_classes.get(request.symbol) is AssetClass.CRYPTO
-    return Order(
-        client_order_id=request.client_order_id,
-        symbol=request.symbol,
-        side=request.side,
-        type=request.type,
-        qty=request.qty,
-        venue=venue,
-        created_ns=now_ns,
-        limit_price=request.limit_price,
-        stop_price=request.stop_price,
-        time_in_force=request.time_in_force or (TimeInForce.GTC if crypto else TimeInForce.DAY),
-        strategy_id=request.strategy_id,
-    )
 
 
 class TradingDesk(Protocol):

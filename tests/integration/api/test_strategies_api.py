@@ -14,7 +14,8 @@ from trademk.engine.bus import InProcessBus
 from trademk.engine.clock import SimClock
 from trademk.engine.control import ControlClient
 from trademk.storage.strategy_repository import StrategyRepository, StrategyValues
-from trademk.wiring.strategies import RemoteAccount, RemoteStrategyHost, StrategyService
+from trademk.wiring.strategies import StrategyService
+from trademk.wiring.strategy_hosts import RemoteAccount, RemoteStrategyHost
 
 T0 = 1_767_225_600 * NANOS_PER_SECOND  # 2026-01-01T00:00:00Z
 MINUTE = 60 * NANOS_PER_SECOND

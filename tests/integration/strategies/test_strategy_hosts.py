@@ -32,13 +32,8 @@ from trademk.messaging.redis_bus import RedisEventBus
 from trademk.storage import database, migrate
 from trademk.storage.strategy_models import StrategyRecord
 from trademk.storage.strategy_repository import StrategyRepository, StrategyValues
-from trademk.wiring.strategies import (
-    RemoteAccount,
-    RemoteStrategyHost,
-    StrategyConflict,
-    StrategyService,
-    spec_of,
-)
+from trademk.wiring.strategies import StrategyService, spec_of
+from trademk.wiring.strategy_hosts import RemoteAccount, RemoteStrategyHost, StrategyConflict
 from trademk.wiring.strategy_processes import (
     build_strategy_api_service,
     build_strategy_worker_service,

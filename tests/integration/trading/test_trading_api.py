@@ -5,6 +5,8 @@ from decimal import Decimal
 import pytest
 
 from tests.support.trading_api import TradingFactory
+from trademk.domain.errors import TransientError
+from trademk.domain.signals import OrderRequest
 
 
 async def test_signal_fills_on_paper_venue_and_shows_everywhere(
@@ -200,3 +202,23 @@ async def test_paper_submit_answers_with_the_venues_outcome(trading_api: Trading
         assert order.status is OrderStatus.FILLED
         assert order.avg_fill_price == Decimal("3001.0")
         assert trading.portfolio.qty("ETHUSDT") == Decimal("0.1")
+
+
+async def test_a_signal_the_queue_cannot_take_is_a_503_and_stores_nothing(
+    trading_api: TradingFactory,
+) -> None:
+    async with trading_api() as api:
+        trading = api.platform.trading
+        assert trading is not None
+
+        async def unreachable(request: OrderRequest) -> None:
+            # What RedisSignalQueue.put raises when Redis drops between auth and queueing.
+            raise TransientError(f"could not queue signal {request.client_order_id!r}: refused")
+
+        trading.signals.put = unreachable  # type: ignore[method-assign]
+        response = await api.signal(
+            symbol="BTCUSDT", side="buy", qty="0.01", client_order_id="no-queue"
+        )
+        assert response.status_code == 503, response.text
+        assert "could not queue signal 'no-queue'" in response.json()["detail"]
+        assert (await api.get("/api/v1/trading/orders/no-queue")).status_code == 404

@@ -15,7 +15,7 @@ from trademk.domain.calendar import NyseCalendar
 from trademk.domain.fills import Fill
 from trademk.domain.market import NANOS_PER_SECOND, AssetClass, Tick, TickKind
 from trademk.domain.order_events import OrderFilled
-from trademk.domain.orders import Order, OrderSide, OrderStatus, OrderType, TimeInForce
+from trademk.domain.orders import Order, OrderSide, OrderStatus, OrderType
 from trademk.domain.portfolio import Portfolio
 from trademk.domain.signals import OrderRequest
 from trademk.engine.bus import InProcessBus
@@ -24,7 +24,7 @@ from trademk.engine.fill_relay import fill_of
 from trademk.engine.journal_writer import JournalWriter
 from trademk.engine.oms import OrderManager, fill_payload, order_payload
 from trademk.engine.price_cache import LatestPriceCache
-from trademk.engine.remote_orders import RemoteOrderGateway, order_from_request
+from trademk.engine.remote_orders import RemoteOrderGateway
 from trademk.engine.risk_engine import RiskEngine
 from trademk.engine.signal_queue import InProcessSignalQueue
 from trademk.engine.strategy_running import RunnerOptions, settle
@@ -101,27 +101,6 @@ async def sides() -> AsyncIterator[Sides]:
         await oms.stop()
         await writer.stop()
         await venue.close()
-
-
-def test_an_order_is_built_as_the_oms_builds_it() -> None:
-    oms = OrderManager.__new__(OrderManager)
-    oms.venue = PaperVenue(LatestPriceCache(), SimClock(T0), expiry_poll_interval=None)
-    oms.clock = SimClock(T0)
-    oms.asset_classes = CLASSES
-    for req in (
-        request("a"),
-        request("b", symbol="AAPL", qty=Decimal(3)),
-        request("c", type=OrderType.LIMIT, limit_price=Decimal(90), time_in_force=TimeInForce.IOC),
-    ):
-        ours = order_from_request(req, "paper", T0, CLASSES)
-        theirs = oms.build_order(req)
-        assert order_payload(ours) == order_payload(theirs)
-        assert ours.created_ns == theirs.created_ns
-    assert order_from_request(request("d"), "paper", T0, CLASSES).time_in_force is TimeInForce.GTC
-    stock = order_from_request(request("e", symbol="AAPL"), "paper", T0, CLASSES)
-    assert stock.time_in_force is TimeInForce.DAY
-    with pytest.raises(ValueError, match="limit_price"):
-        order_from_request(request("f", type=OrderType.LIMIT), "paper", T0, CLASSES)
 
 
 async def test_a_market_order_goes_from_initialized_to_filled_and_its_fill_is_heard(
@@ -329,8 +308,8 @@ async def test_a_fill_payload_reads_back_as_the_same_fill() -> None:
 async def test_orders_still_open_from_an_earlier_run_are_followed() -> None:
     class Journal:
         async def open_orders(self) -> list[Order]:
-            mine = order_from_request(request("old"), "paper", T0, CLASSES)
-            manual = order_from_request(request("manual", strategy_id=None), "paper", T0, CLASSES)
+            mine = request("old").to_order("paper", T0, AssetClass.CRYPTO)
+            manual = request("manual", strategy_id=None).to_order("paper", T0, AssetClass.CRYPTO)
             return [mine, manual]
 
     bus = InProcessBus()

@@ -12,7 +12,7 @@ from trademk.engine.interval_bars import interval_length
 from trademk.engine.strategy_spec import validated_params
 from trademk.storage.seed import RISK_DEFAULTS
 from trademk.venues.sim.market_model import instrument_for
-from trademk.wiring.strategies import (
+from trademk.wiring.default_strategies import (
     DEFAULT_STRATEGY_SET,
     default_strategies,
     seeds_default_strategies,

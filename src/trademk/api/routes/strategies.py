@@ -40,7 +40,8 @@ from trademk.security.audit import AuditAction
 from trademk.storage.strategy_models import StrategyRecord
 from trademk.storage.strategy_repository import StrategyNameTaken
 from trademk.strategies.registry import describe_strategies
-from trademk.wiring.strategies import StrategyConflict, StrategyService, StrategyWorkerFailed
+from trademk.wiring.strategies import StrategyService
+from trademk.wiring.strategy_hosts import StrategyConflict, StrategyWorkerFailed
 
 router = APIRouter(
     prefix="/api/v1/strategies",
