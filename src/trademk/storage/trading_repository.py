@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, select
 from sqlalchemy import Table as SATable
@@ -165,6 +165,21 @@ def restore_order(record: OrderRecord, fills: Sequence[Fill]) -> Order:
     return order
 
 
+SAVE_CHUNK = 16
+_T = TypeVar("_T")
+
+
+def _chunks(items: Iterable[_T]) -> Iterator[list[_T]]:
+    chunk: list[_T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == SAVE_CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 class TradingRepository:
     """Durable orders, fills and positions. Every write is an idempotent upsert."""
 
@@ -172,6 +187,12 @@ class TradingRepository:
         self.sessions = sessions
         dialect = sessions.kw["bind"].dialect.name
         self._insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        # Built once: the journal writes with them every few milliseconds.
+        self._save_orders = self._upsert(OrderRecord, ("client_order_id",), _ORDER_IDENTITY)
+        self._save_fills = self._insert(_table(FillRecord)).on_conflict_do_nothing(
+            index_elements=["venue", "trade_id"]
+        )
+        self._save_positions = self._upsert(PositionRecord, ("symbol", "venue"), frozenset())
 
     async def save(
         self,
@@ -181,25 +202,20 @@ class TradingRepository:
     ) -> None:
         """Write orders (latest state), new fills and positions in one transaction.
 
-        One statement per table with many rows: the write-behind journal calls
-        this with whatever accumulated, so the cost is per round, not per row.
+        Many rows per statement: the write-behind journal calls this with whatever
+        accumulated, so the cost is per round, not per row. Rows are built and
+        sent in chunks of ``SAVE_CHUNK``: building and binding them is Python work
+        on the event loop, and between chunks the loop serves the trading path
+        instead of waiting for a whole round.
         """
-        order_rows = [_order_values(order) for order in orders]
-        fill_rows = [_fill_values(fill) for fill in fills]
-        position_rows = [_position_values(position) for position in positions]
         async with transaction(self.sessions) as session:
-            if order_rows:
+            for order_chunk in _chunks(orders):
+                await session.execute(self._save_orders, [_order_values(o) for o in order_chunk])
+            for fill_chunk in _chunks(fills):
+                await session.execute(self._save_fills, [_fill_values(f) for f in fill_chunk])
+            for position_chunk in _chunks(positions):
                 await session.execute(
-                    self._upsert(OrderRecord, ("client_order_id",), _ORDER_IDENTITY), order_rows
-                )
-            if fill_rows:
-                stmt = self._insert(_table(FillRecord))
-                await session.execute(
-                    stmt.on_conflict_do_nothing(index_elements=["venue", "trade_id"]), fill_rows
-                )
-            if position_rows:
-                await session.execute(
-                    self._upsert(PositionRecord, ("symbol", "venue"), frozenset()), position_rows
+                    self._save_positions, [_position_values(p) for p in position_chunk]
                 )
 
     def _upsert(self, model: type[Base], keys: tuple[str, ...], keep: frozenset[str]) -> Any:
