@@ -40,6 +40,14 @@ class RestorableVenue(Protocol):
     def restore(self, fills: Iterable[Fill], open_orders: Iterable[Order] = ()) -> int: ...
 
 
+@runtime_checkable
+class SharedAccountVenue(Protocol):
+    """A venue several execution workers reach through venues of their own (the paper
+    venue): each books the fills the others made, so all see the whole account."""
+
+    def book(self, fill: Fill) -> bool: ...
+
+
 class TradingCore:
     """Owns the OMS and its collaborators and runs signal execution and marking."""
 

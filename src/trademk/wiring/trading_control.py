@@ -13,7 +13,8 @@ Heartbeats carry the worker's trading state, open orders, risk denials and
 the account's starting cash.
 
 ``ForeignFills`` books the fills other workers produce into this worker's
-portfolio, so every worker checks risk (position size, exposure, daily loss)
+portfolio (and, with the paper broker, into its paper venue's account), so
+every worker checks risk (position size, exposure, daily loss) and buying power
 against the whole account, not only the part it traded itself. At start the
 worker read every stored fill already; this keeps it current (from the bus,
 and from the database for any the bus lost).
@@ -31,7 +32,7 @@ from trademk.domain.fills import Fill
 from trademk.engine.bus import MessageBus
 from trademk.engine.control import CommandHandler, CommandRefused, NotMine
 from trademk.engine.oms import order_payload
-from trademk.engine.trading import TradingCore
+from trademk.engine.trading import SharedAccountVenue, TradingCore
 from trademk.storage.kill_switch_repository import KillSwitchRepository
 from trademk.storage.risk_limits_repository import RiskLimitsRepository
 from trademk.wiring.shared_book import FillFollower, StoredFills
@@ -124,3 +125,6 @@ class ForeignFills:
     def _book(self, fill: Fill) -> None:
         if self.trading.portfolio.apply(fill):
             self.booked += 1
+        venue = self.trading.oms.venue
+        if isinstance(venue, SharedAccountVenue):
+            venue.book(fill)

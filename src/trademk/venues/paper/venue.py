@@ -347,6 +347,14 @@ class PaperVenue:
         """The paper account itself (cash, positions, P&L); read it, never apply to it."""
         return self._portfolio
 
+    def book(self, fill: Fill) -> bool:
+        """Book into this venue's account a fill the same account made through another
+        paper venue (another execution worker's), so cash and positions, and with them
+        buying power and short checks, are those of the whole account. False if it is
+        another venue's or booked already."""
+        self._require_running()
+        return fill.venue == self.name and self._portfolio.apply(fill)
+
     def restore(self, fills: Iterable[Fill], open_orders: Iterable[Order] = ()) -> int:
         """Rebuild the paper venue from what the OMS journaled before a restart.
 
