@@ -107,6 +107,10 @@ class InMemoryJournal:
         self._orders[order.client_order_id] = order
         return True
 
+    async def take_over(self, client_order_id: str, now_ns: int, stale_ns: int) -> bool:
+        """Nobody else claims in a backtest: there is never an order to take over."""
+        return False
+
 
 def bar_close_times(ts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """When each bar closes: 1 ns before the next bar opens (the last bar lasts the

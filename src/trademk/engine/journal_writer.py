@@ -43,6 +43,8 @@ class TradingJournal(Protocol):
 
     async def claim(self, order: Order) -> bool: ...
 
+    async def take_over(self, client_order_id: str, now_ns: int, stale_ns: int) -> bool: ...
+
 
 class JournalWriter:
     """Queues and writes; one background task does the I/O."""

@@ -35,7 +35,7 @@ from trademk.domain.order_events import (
     OrderRejected,
     OrderSubmitted,
 )
-from trademk.domain.orders import Order
+from trademk.domain.orders import Order, OrderStatus
 from trademk.domain.portfolio import Portfolio
 from trademk.domain.ports import ExecutionClient
 from trademk.domain.position import Position
@@ -45,6 +45,10 @@ from trademk.engine.journal_writer import JournalWriter
 from trademk.engine.lifecycle import ComponentState, Lifecycle
 
 log = structlog.get_logger(__name__)
+
+
+class OrderClaimPending(TransientError):
+    """Another worker claimed the order and has not sent it yet: try again later."""
 
 
 class EventSink(Protocol):
@@ -157,6 +161,7 @@ class OrderManager:
         asset_classes: Mapping[str, AssetClass],
         events: EventSink | None = None,
         claim_orders: bool = False,
+        takeover_after: float = 10.0,
     ) -> None:
         self.venue = venue
         self._immediate = venue if isinstance(venue, ImmediateVenue) else None
@@ -169,6 +174,7 @@ class OrderManager:
         # With several execution processes, a signal may reach two of them; the
         # journal's unique client_order_id decides which one trades it.
         self.claim_orders = claim_orders
+        self.takeover_after = takeover_after
         # Open (or in-flight) orders, and a bounded memory of recently finished ones
         # so late venue events and repeated submits still find their order.
         self._open: dict[str, Order] = {}
@@ -222,15 +228,42 @@ class OrderManager:
         known = self._open.get(cid) or self._recent.get(cid)
         if known is None and cid in self._known_ids:
             known = await self.journal.journal.order(cid)
+            if known is not None and self.claim_orders and known.status is OrderStatus.INITIALIZED:
+                known = None  # claimed but never sent: ``_claim`` decides who sends it
         if known is not None:
             return known
         order = self.build_order(request)
-        if self.claim_orders and not await self.journal.journal.claim(order):
-            stored = await self.journal.journal.order(order.client_order_id)
-            return stored if stored is not None else order
+        if self.claim_orders:
+            stored = await self._claim(order)
+            if stored is not None:
+                return stored
         if self._admit(order):
             await self._send(order)
         return order
+
+    async def _claim(self, order: Order) -> Order | None:
+        """Claim ``order`` in the shared journal: None when this worker is to send it,
+        else the stored order (another worker has it).
+
+        An order still INITIALIZED ``takeover_after`` seconds after it was claimed
+        was claimed by a worker that died before sending it; one worker takes it
+        over. Until then ``OrderClaimPending`` leaves the signal unacknowledged, so
+        it comes back (and is taken over) instead of being lost.
+        """
+        journal = self.journal.journal
+        cid = order.client_order_id
+        if await journal.claim(order):
+            return None
+        stored = await journal.order(cid)
+        if stored is None or stored.status is not OrderStatus.INITIALIZED:
+            return stored if stored is not None else order
+        stale_ns = int(self.takeover_after * 1_000_000_000)
+        if await journal.take_over(cid, self.clock.now_ns(), stale_ns):
+            log.warning("took over an order its worker claimed but never sent", client_order_id=cid)
+            return None
+        raise OrderClaimPending(
+            f"order {cid} is claimed by another worker and not sent yet; its signal comes back"
+        )
 
     def submit_now(self, request: OrderRequest) -> Order:
         """``submit`` for a synchronous caller (the backtest driver), same steps and result.

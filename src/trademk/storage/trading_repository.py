@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, update
 from sqlalchemy import Table as SATable
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -257,11 +257,30 @@ class TradingRepository:
         async with transaction(self.sessions) as session:
             inserted = await session.execute(
                 self._insert(OrderRecord)
-                .values(**_order_values(order))
+                # Stamped with the claimer's clock, as ``take_over`` compares and stamps.
+                .values(**_order_values(order), updated_at=ns_to_datetime(order.created_ns))
                 .on_conflict_do_nothing(index_elements=["client_order_id"])
                 .returning(OrderRecord.client_order_id)
             )
             return inserted.first() is not None
+
+    async def take_over(self, client_order_id: str, now_ns: int, stale_ns: int) -> bool:
+        """Take an order another worker claimed but never sent: True for exactly one
+        caller, and only while it is still INITIALIZED and untouched for ``stale_ns``
+        (its worker died between claiming and sending). Taking it stamps it
+        ``now_ns``, so it is fresh again for everyone else."""
+        async with transaction(self.sessions) as session:
+            taken = await session.execute(
+                update(OrderRecord)
+                .where(
+                    OrderRecord.client_order_id == client_order_id,
+                    OrderRecord.status == str(OrderStatus.INITIALIZED),
+                    OrderRecord.updated_at < ns_to_datetime(now_ns - stale_ns),
+                )
+                .values(updated_at=ns_to_datetime(now_ns))
+                .returning(OrderRecord.client_order_id)
+            )
+            return taken.first() is not None
 
     async def client_order_ids(self) -> set[str]:
         """Every client_order_id ever stored (the OMS's idempotency memory across restarts)."""

@@ -19,6 +19,7 @@ from trademk.engine.price_cache import LatestPriceCache
 from trademk.engine.risk_engine import RiskEngine
 from trademk.engine.signal_queue import SignalQueue
 from trademk.engine.trading import TradingCore
+from trademk.messaging.redis_signals import RedisSignalQueue
 from trademk.storage.risk_limits_repository import RiskLimitsRepository
 from trademk.storage.trading_repository import TradingRepository
 
@@ -91,6 +92,11 @@ async def build_trading_core(
         classes,
         events=bus,
         claim_orders=settings.redis_url is not None,
+        # Still unsent half a claim period after its claim (a claimer sends within
+        # milliseconds) when its signal comes back: the claimer died.
+        takeover_after=(
+            signals.claim_idle_ms / 2000 if isinstance(signals, RedisSignalQueue) else 5.0
+        ),
     )
     holder["oms"] = oms
     return TradingCore(

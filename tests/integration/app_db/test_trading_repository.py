@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,6 +16,7 @@ from trademk.storage.database import session_factory
 from trademk.storage.trading_repository import SAVE_CHUNK, TradingRepository
 
 T0 = 1_767_225_600_000_000_000
+STALE_NS = 100_000_000  # 0.1 s
 
 
 def accepted(n: int) -> Order:
@@ -72,3 +75,32 @@ async def test_a_round_larger_than_a_chunk_is_written_whole_and_rewritten_idempo
     assert {f.fee for f in stored_fills} == {Decimal("0.000000001")}
     positions = await repository.position_records()
     assert [(p.symbol, p.qty) for p in positions] == [("BTCUSDT", Decimal("0.00012345") * count)]
+
+
+async def test_exactly_one_caller_takes_over_an_order_claimed_but_never_sent(
+    migrated_engine: AsyncEngine,
+) -> None:
+    repository = TradingRepository(session_factory(migrated_engine))
+    claimed = Order(
+        client_order_id="orphan",
+        symbol="BTCUSDT",
+        side=OrderSide.BUY,
+        type=OrderType.MARKET,
+        qty=Decimal("0.1"),
+        venue="paper",
+        created_ns=T0,
+        time_in_force=TimeInForce.GTC,
+    )
+    assert await repository.claim(claimed)
+    assert not await repository.claim(claimed)
+    await asyncio.sleep(0.3)
+    # Claimed 0.3 s ago and still INITIALIZED: stale for anyone waiting 0.1 s.
+    assert await repository.take_over("orphan", time.time_ns(), STALE_NS)
+    # Taking it over touched it: a second survivor finds it fresh again.
+    assert not await repository.take_over("orphan", time.time_ns(), STALE_NS)
+
+    sent = accepted(1)
+    await repository.save(orders=[sent])
+    await asyncio.sleep(0.3)
+    assert not await repository.take_over(sent.client_order_id, time.time_ns(), STALE_NS)
+    assert not await repository.take_over("never-claimed", time.time_ns(), STALE_NS)

@@ -19,6 +19,7 @@ from trademk.domain.orders import OrderSide, OrderStatus
 from trademk.domain.signals import OrderRequest
 from trademk.engine.bus import InProcessBus
 from trademk.engine.clock import LiveClock
+from trademk.engine.oms import OrderClaimPending
 from trademk.engine.price_cache import LatestPriceCache
 from trademk.engine.signal_queue import InProcessSignalQueue
 from trademk.engine.trading import TradingCore
@@ -38,7 +39,11 @@ def quote(prices: LatestPriceCache, clock: LiveClock) -> None:
 @pytest.fixture
 async def workers(tmp_path: Path) -> AsyncIterator[list[TradingCore]]:
     settings = settings_for(
-        tmp_path, paper_starting_cash=Decimal("1000"), paper_slippage_bps=Decimal(0)
+        tmp_path,
+        paper_starting_cash=Decimal("1000"),
+        paper_slippage_bps=Decimal(0),
+        # Workers on Redis claim each order in the journal (nothing connects to it here).
+        redis_url="redis://127.0.0.1:1/0",
     )
     engine = database.create_engine(settings.app_database_url)
     await migrate.upgrade(engine)
@@ -91,3 +96,26 @@ async def test_a_fill_in_one_worker_is_in_the_others_book_and_buying_power(
     assert refused is not None and refused.status is OrderStatus.REJECTED, refused
     assert "buying power" in (refused.reason or "")
     assert first.portfolio.qty("BTCUSDT") == second.portfolio.qty("BTCUSDT") == Decimal(1)
+
+
+async def test_an_order_claimed_by_a_worker_that_died_before_sending_it_is_taken_over(
+    workers: list[TradingCore],
+) -> None:
+    dead, survivor = workers
+    survivor.oms.takeover_after = 0.2  # the signal stream's claim_idle, shortened
+    request = OrderRequest("orphan", "BTCUSDT", OrderSide.BUY, Decimal("1"))
+    # The first worker claimed the order, then died before it risk-checked and sent it.
+    assert await dead.journal.journal.claim(dead.oms.build_order(request))
+
+    with pytest.raises(OrderClaimPending):  # its signal stays unacknowledged and comes back
+        await survivor.execute(request)
+    await asyncio.sleep(0.3)
+    await survivor.execute(request)
+
+    taken = survivor.oms.order("orphan")
+    assert taken is not None and taken.status is OrderStatus.FILLED
+    stored = await survivor.journal.journal.order("orphan")
+    assert stored is not None and stored.status is OrderStatus.FILLED
+    await booked(dead, Decimal(1))  # filled once, in the whole account
+    await survivor.execute(request)  # a further copy of the signal changes nothing
+    assert survivor.portfolio.qty("BTCUSDT") == Decimal(1)
