@@ -39,6 +39,7 @@ from typing import Any, Final, Protocol
 import structlog
 
 from trademk.domain.errors import IllegalOrderTransition, InvariantViolation, TransientError
+from trademk.domain.fills import Fill
 from trademk.domain.market import AssetClass
 from trademk.domain.order_events import (
     OrderAccepted,
@@ -55,7 +56,7 @@ from trademk.domain.orders import Order, OrderStatus
 from trademk.domain.signals import OrderRequest
 from trademk.engine.bus import MessageBus, Subscription
 from trademk.engine.clock import Clock
-from trademk.engine.fill_relay import fill_of
+from trademk.engine.fill_relay import FILLS_TOPIC, FillFollower, StoredFills, fill_of
 from trademk.engine.signal_queue import SignalQueue
 
 __all__ = [
@@ -69,7 +70,6 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 ORDERS_TOPIC: Final = "orders"
-FILLS_TOPIC: Final = "fills"
 _BEFORE_VENUE: Final = frozenset(
     {OrderStatus.INITIALIZED, OrderStatus.DENIED, OrderStatus.SUBMITTED}
 )
@@ -96,6 +96,7 @@ class RemoteOrderGateway:
         asset_classes: Mapping[str, AssetClass],
         *,
         open_orders: OpenOrderSource | None = None,
+        stored_fills: StoredFills | None = None,
         keep_finished: int = 10_000,
         keep_open: int = 10_000,
         put_timeout: float = 10.0,
@@ -118,6 +119,20 @@ class RemoteOrderGateway:
         # A terminal status that reported more filled than the fills seen so far.
         self._after_fills: dict[str, tuple[Decimal, OrderEvent]] = {}
         self._listeners: list[FillListener] = []
+        # With the journal at hand, fills also come back from it (FillFollower) for any
+        # the bus lost while Redis was away; else from the bus alone.
+        self._fill_follower = (
+            FillFollower(
+                bus,
+                stored_fills,
+                venue,
+                self._on_fill,
+                load_all=False,
+                skip_order=lambda cid: cid not in self._open,
+            )
+            if stored_fills is not None
+            else None
+        )
         self._subscription: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
         self.counters = {
@@ -135,10 +150,13 @@ class RemoteOrderGateway:
         orders still open from an earlier run (their fills still count)."""
         if self._task is not None:
             return
-        self._subscription = self.bus.subscribe(ORDERS_TOPIC, FILLS_TOPIC, capacity=self.capacity)
+        topics = (ORDERS_TOPIC,) if self._fill_follower else (ORDERS_TOPIC, FILLS_TOPIC)
+        self._subscription = self.bus.subscribe(*topics, capacity=self.capacity)
         watch = getattr(self.bus, "watch", None)
         if watch is not None:
-            await watch(ORDERS_TOPIC, FILLS_TOPIC)
+            await watch(*topics)
+        if self._fill_follower is not None:
+            await self._fill_follower.start()
         if self.open_order_source is not None:
             for order in await self.open_order_source.open_orders():
                 if order.strategy_id and order.venue == self.venue and not order.is_terminal:
@@ -146,6 +164,8 @@ class RemoteOrderGateway:
         self._task = asyncio.create_task(self._follow(self._subscription), name="remote-orders")
 
     async def stop(self) -> None:
+        if self._fill_follower is not None:
+            await self._fill_follower.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -198,6 +218,13 @@ class RemoteOrderGateway:
                 log.warning("signal not queued; retrying", error=str(err), retry_in=delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+    async def resync(self) -> int:
+        """Book the fills of tracked orders that the journal has and the bus lost (done
+        every few seconds on its own when the journal was given); how many it read."""
+        if self._fill_follower is None:
+            return 0
+        return await self._fill_follower.catch_up()
 
     # ---------------------------------------------------------------------- views
     def order(self, client_order_id: str) -> Order | None:
@@ -321,14 +348,21 @@ class RemoteOrderGateway:
 
     def on_fill_payload(self, payload: Mapping[str, Any]) -> None:
         """Apply a ``fills`` payload to the tracked order it names and tell the listeners."""
-        order = self._open.get(str(payload.get("client_order_id")))
-        if order is None:
+        if str(payload.get("client_order_id")) not in self._open:
             return  # not ours, or finished (a duplicate)
         try:
             fill = fill_of(payload)
         except (KeyError, TypeError, ValueError, ArithmeticError) as err:
             self.counters["malformed"] += 1
             log.warning("malformed fill on the bus", error=str(err))
+            return
+        self._on_fill(fill)
+
+    def _on_fill(self, fill: Fill) -> None:
+        """Apply ``fill`` to the tracked order it belongs to (others: ignored) and tell
+        the listeners; a fill seen before changes nothing."""
+        order = self._open.get(fill.client_order_id)
+        if order is None:
             return
         self._submitted(order)
         event = OrderFilled.of(fill)

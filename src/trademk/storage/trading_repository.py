@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy import Table as SATable
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -307,6 +307,14 @@ class TradingRepository:
             rows = (await session.scalars(query)).all()
         newest = max((row.created_at for row in rows), default=None)
         return [_fill_of(row) for row in rows], newest
+
+    async def newest_fill_recorded(self, venue: str) -> datetime | None:
+        """When the newest fill of ``venue`` was stored (the database's clock), if any."""
+        async with self.sessions() as session:
+            newest: datetime | None = await session.scalar(
+                select(func.max(FillRecord.created_at)).where(FillRecord.venue == venue)
+            )
+        return newest
 
     async def order_records(
         self,

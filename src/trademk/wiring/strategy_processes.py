@@ -77,6 +77,7 @@ def build_strategy_worker_service(
         settings.broker,
         asset_classes,
         open_orders=open_orders or TradingRepository(sessions),
+        stored_fills=TradingRepository(sessions),
     )
     return local_strategy_service(
         settings,

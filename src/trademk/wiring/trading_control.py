@@ -31,11 +31,11 @@ from trademk.domain.errors import RejectedError
 from trademk.domain.fills import Fill
 from trademk.engine.bus import MessageBus
 from trademk.engine.control import CommandHandler, CommandRefused, NotMine
+from trademk.engine.fill_relay import FillFollower, StoredFills
 from trademk.engine.oms import order_payload
 from trademk.engine.trading import SharedAccountVenue, TradingCore
 from trademk.storage.kill_switch_repository import KillSwitchRepository
 from trademk.storage.risk_limits_repository import RiskLimitsRepository
-from trademk.wiring.shared_book import FillFollower, StoredFills
 
 log = structlog.get_logger(__name__)
 

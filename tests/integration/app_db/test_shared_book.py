@@ -11,11 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from trademk.domain.fills import Fill
 from trademk.domain.orders import OrderSide
 from trademk.engine.bus import InProcessBus
+from trademk.engine.fill_relay import FillFollower
 from trademk.engine.oms import fill_payload
 from trademk.engine.price_cache import LatestPriceCache
 from trademk.storage.database import session_factory
 from trademk.storage.trading_repository import TradingRepository
-from trademk.wiring.shared_book import FillFollower, SharedBook
+from trademk.wiring.shared_book import SharedBook
 
 VENUE = "paper"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -328,3 +328,48 @@ async def test_orders_still_open_from_an_earlier_run_are_followed() -> None:
         await gateway.stop()
     assert heard == ["t1"]
     assert gateway.order("manual") is None
+
+
+class JournaledFills:
+    """The trading journal's fills, as ``TradingRepository`` answers for them."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[datetime, Fill]] = []
+
+    def store(self, fill: Fill) -> None:
+        self.rows.append(
+            (datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=len(self.rows)), fill)
+        )
+
+    async def fills_recorded_since(
+        self, venue: str, since: datetime | None
+    ) -> tuple[list[Fill], datetime | None]:
+        found = [
+            (at, f) for at, f in self.rows if f.venue == venue and (since is None or at >= since)
+        ]
+        return [f for _, f in found], max((at for at, _ in found), default=None)
+
+    async def newest_fill_recorded(self, venue: str) -> datetime | None:
+        return max((at for at, f in self.rows if f.venue == venue), default=None)
+
+
+async def test_a_fill_the_bus_lost_reaches_the_strategy_from_the_journal_once() -> None:
+    bus = InProcessBus()
+    journal = JournaledFills()
+    journal.store(fill("before", "t0", "1"))  # an earlier run's: not followed again
+    gateway = RemoteOrderGateway(
+        InProcessSignalQueue(), bus, SimClock(T0), "paper", CLASSES, stored_fills=journal
+    )
+    heard: list[str] = []
+    gateway.on_fill(lambda _order, event: heard.append(event.fill.trade_id))
+    await gateway.start()
+    try:
+        order = await gateway.submit(request("lost", qty=Decimal("0.5")))
+        journal.store(fill("lost", "t1", "0.5"))  # journaled; its bus event never came
+        assert order.status is OrderStatus.INITIALIZED
+        await gateway.resync()
+        await gateway.resync()
+        assert order.status is OrderStatus.FILLED
+        assert heard == ["t1"]
+    finally:
+        await gateway.stop()
