@@ -100,7 +100,7 @@ def test_run_serves_health_and_stops_cleanly_on_ctrl_c(tmp_path: Path, closed_po
         stdout, stderr = process.communicate(timeout=30)
     assert f"http://127.0.0.1:{port}/docs" in stdout
     assert "Traceback" not in stderr
-    assert process.returncode in (0, 130)
+    assert process.returncode == 0  # Ctrl-C is the way to stop it: a clean stop
 
 
 def _wait_for_health(url: str, process: subprocess.Popen[str]) -> int:

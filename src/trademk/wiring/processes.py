@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Iterator
 from wsgiref.simple_server import WSGIServer
 
 import redis.asyncio as aioredis
 import structlog
+import uvicorn
 
 from trademk.config import ConfigError, Settings
 from trademk.domain.calendar import NyseCalendar
@@ -132,6 +134,21 @@ async def run_worker(settings: Settings, role: str) -> None:
         await platform.stop()
 
 
+class _QuietExitServer(uvicorn.Server):
+    """uvicorn's server, minus re-raising SIGINT/SIGTERM after it stopped gracefully.
+
+    uvicorn raises the signal again once it has shut down, so the process dies
+    of it (status 130 for Ctrl-C). Ctrl-C is how a user stops Trademk: after a
+    clean stop the command exits 0. A second Ctrl-C still forces the exit.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()  # uvicorn 0.54: the signals it would re-raise
+
+
 async def serve_api(settings: Settings, role: str = "all") -> None:
     """Start the platform (``all``) or the API process (``api``), then serve until Ctrl-C.
 
@@ -139,8 +156,6 @@ async def serve_api(settings: Settings, role: str = "all") -> None:
     store held by another process, a broker refusing the credentials) ends
     the command with a clear message instead of a server traceback.
     """
-    import uvicorn
-
     from trademk.api.app import create_app
     from trademk.runtime import Platform
     from trademk.storage.ticks import TickStoreError
@@ -150,7 +165,7 @@ async def serve_api(settings: Settings, role: str = "all") -> None:
         await platform.start()
     except (TickStoreError, OSError) as err:
         raise ConfigError(f"cannot start the platform: {err}") from None
-    server = uvicorn.Server(
+    server = _QuietExitServer(
         uvicorn.Config(
             create_app(platform=platform),
             host=settings.host,
