@@ -312,7 +312,6 @@ class Platform:
         venue = self.settings.broker
         repository = TradingRepository(self.sessions)
         book = SharedBook(
-            self.bus,
             repository,
             self.market.prices,
             venue,

@@ -69,11 +69,12 @@ class StoredFills(Protocol):
 
 
 class FillFollower:
-    """Hands every fill of ``venue`` to ``book`` — from the bus and from the database."""
+    """Hands every fill of ``venue`` to ``book`` — from the bus (when given one, at once)
+    and from the database (every ``resync_interval`` seconds, and on ``catch_up``)."""
 
     def __init__(
         self,
-        bus: MessageBus,
+        bus: MessageBus | None,
         stored: StoredFills,
         venue: str,
         book: Callable[[Fill], object],
@@ -97,18 +98,20 @@ class FillFollower:
     async def start(self) -> None:
         if self._tasks:
             return
-        self._subscription = self.bus.subscribe(FILLS_TOPIC, capacity=100_000)
-        watch = getattr(self.bus, "watch", None)
-        if watch is not None:
-            await watch(FILLS_TOPIC)
+        if self.bus is not None:
+            self._subscription = self.bus.subscribe(FILLS_TOPIC, capacity=100_000)
+            watch = getattr(self.bus, "watch", None)
+            if watch is not None:
+                await watch(FILLS_TOPIC)
         if self.load_all:
             await self.catch_up()
         else:  # the caller booked every stored fill already; follow from the newest one
             self._newest = await self.stored.newest_fill_recorded(self.venue)
-        self._tasks = [
-            asyncio.create_task(self._follow(self._subscription), name="fills-follow"),
-            asyncio.create_task(self._resync_forever(), name="fills-resync"),
-        ]
+        self._tasks = [asyncio.create_task(self._resync_forever(), name="fills-resync")]
+        if self._subscription is not None:
+            self._tasks.append(
+                asyncio.create_task(self._follow(self._subscription), name="fills-follow")
+            )
 
     async def stop(self) -> None:
         for task in self._tasks:

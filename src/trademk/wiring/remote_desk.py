@@ -2,7 +2,8 @@
 
 - signals go onto the shared signal stream (one worker executes each);
 - orders are read from the app database, where the workers journal them;
-- the portfolio is the shared book (wiring/shared_book.py);
+- the portfolio is the shared book (wiring/shared_book.py), read from the
+  database the workers journal to;
 - cancel, halt, resume and limit changes are commands to the workers
   (engine/control.py); the state is what their heartbeats report.
 
@@ -115,6 +116,7 @@ class RemoteDesk:
 
     async def book(self) -> Portfolio:
         self._workers()
+        await self.shared_book.catch_up()
         book = self.shared_book.portfolio()
         if book is None:
             await self.control.wait_for_workers(EXECUTION, 2.0)

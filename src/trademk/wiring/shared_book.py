@@ -1,9 +1,12 @@
 """The account as all execution workers trade it together, for the API process.
 
-With several execution workers each one books its own fills. The API follows
-the fills every worker produces (``FillFollower``: the bus, and the app
-database for whatever the bus lost) into one portfolio; ``Portfolio.apply``
-ignores a fill it booked already, so overlaps count once.
+With several execution workers each one books its own fills. The API's book
+is what they journaled in the app database, the record: every stored fill at
+start, then those stored since, read every second and before each answer that
+shows the account. It does not book fills from the bus: a fill published by a
+worker that died before journaling it never happened for the account (its
+order is taken over and filled again), and the book must not count it.
+``Portfolio.apply`` ignores a fill it booked already, so overlaps count once.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from decimal import Decimal
 
 from trademk.domain.fills import Fill
 from trademk.domain.portfolio import Portfolio
-from trademk.engine.bus import MessageBus
 from trademk.engine.fill_relay import FillFollower, StoredFills
 from trademk.engine.price_cache import LatestPriceCache
 
@@ -26,20 +28,19 @@ class SharedBook:
 
     def __init__(
         self,
-        bus: MessageBus,
         stored: StoredFills,
         prices: LatestPriceCache,
         venue: str,
         starting_cash: Decimal | None,
         *,
-        resync_interval: float = 10.0,
+        resync_interval: float = 1.0,
     ) -> None:
         self.prices = prices
         self.venue = venue
         self._portfolio: Portfolio | None = None
         self._waiting: list[Fill] = []
         self.follower = FillFollower(
-            bus, stored, venue, self._book, resync_interval=resync_interval
+            None, stored, venue, self._book, resync_interval=resync_interval
         )
         if starting_cash is not None:
             self.know_starting_cash(starting_cash)
@@ -49,6 +50,10 @@ class SharedBook:
 
     async def stop(self) -> None:
         await self.follower.stop()
+
+    async def catch_up(self) -> None:
+        """Book what the workers journaled since the last read (before showing the account)."""
+        await self.follower.catch_up()
 
     def know_starting_cash(self, cash: Decimal) -> None:
         """Build the book once the account's starting cash is known (later calls: no-op)."""
