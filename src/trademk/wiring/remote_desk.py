@@ -14,8 +14,7 @@ database when told).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -33,7 +32,7 @@ from trademk.storage.models import OrderRecord
 from trademk.storage.risk_limits_repository import RiskLimitsRepository
 from trademk.storage.trading_repository import TradingRepository
 from trademk.wiring.shared_book import SharedBook
-from trademk.wiring.trading_desk import DeskState, DeskUnavailable, OrderNotOpen
+from trademk.wiring.trading_desk import DeskState, DeskUnavailable, OrderNotOpen, StoredOrders
 
 log = structlog.get_logger(__name__)
 
@@ -41,7 +40,7 @@ EXECUTION = "execution"
 _STATE_RANK = {"active": 0, "reducing": 1, "halted": 2}
 
 
-class RemoteDesk:
+class RemoteDesk(StoredOrders):
     """See the module docstring."""
 
     def __init__(
@@ -57,6 +56,7 @@ class RemoteDesk:
         limits: RiskLimitsRepository,
         kill_switch: KillSwitchRepository,
     ) -> None:
+        super().__init__(orders)
         self.venue = venue
         self.clock = clock
         self.asset_classes = asset_classes
@@ -72,19 +72,6 @@ class RemoteDesk:
 
     async def send(self, request: OrderRequest) -> None:
         await self.signals.put(request)
-
-    async def orders(
-        self,
-        *,
-        limit: int,
-        status: Sequence[str] | None,
-        symbol: str | None,
-        since: datetime | None,
-        strategy_id: str | None,
-    ) -> list[OrderRecord]:
-        return await self._orders.order_records(
-            limit=limit, status=status, symbol=symbol, since=since, strategy_id=strategy_id
-        )
 
     async def order(self, key: str) -> OrderRecord | None:
         return await self._orders.order_record(key)

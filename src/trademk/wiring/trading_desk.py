@@ -23,7 +23,7 @@ from trademk.domain.errors import RejectedError
 from trademk.domain.portfolio import Portfolio
 from trademk.domain.risk import RiskLimits
 from trademk.domain.signals import OrderRequest
-from trademk.engine.trading import TradingCore
+from trademk.engine.trading import OrderRecords, TradingCore
 from trademk.storage.kill_switch_repository import KillSwitchRepository
 from trademk.storage.models import OrderRecord
 from trademk.storage.risk_limits_repository import RiskLimitsRepository
@@ -86,24 +86,11 @@ class TradingDesk(Protocol):
     async def update_limits(self, limits: RiskLimits) -> None: ...
 
 
-class LocalDesk:
-    """The desk of a process that runs the trading core itself."""
+class StoredOrders:
+    """Orders as the journal stored them: both desks list them the same way."""
 
-    def __init__(
-        self,
-        trading: TradingCore,
-        limits: RiskLimitsRepository,
-        kill_switch: KillSwitchRepository,
-    ) -> None:
-        self.trading = trading
-        self._limits = limits
-        self._kill_switch = kill_switch
-
-    def check(self, request: OrderRequest) -> None:
-        self.trading.oms.build_order(request)
-
-    async def send(self, request: OrderRequest) -> None:
-        await self.trading.signals.put(request)
+    def __init__(self, records: OrderRecords) -> None:
+        self._records = records
 
     async def orders(
         self,
@@ -114,10 +101,31 @@ class LocalDesk:
         since: datetime | None,
         strategy_id: str | None,
     ) -> list[OrderRecord]:
-        records: list[OrderRecord] = await self.trading.repository.order_records(
+        records: list[OrderRecord] = await self._records.order_records(
             limit=limit, status=status, symbol=symbol, since=since, strategy_id=strategy_id
         )
         return records
+
+
+class LocalDesk(StoredOrders):
+    """The desk of a process that runs the trading core itself."""
+
+    def __init__(
+        self,
+        trading: TradingCore,
+        limits: RiskLimitsRepository,
+        kill_switch: KillSwitchRepository,
+    ) -> None:
+        super().__init__(trading.repository)
+        self.trading = trading
+        self._limits = limits
+        self._kill_switch = kill_switch
+
+    def check(self, request: OrderRequest) -> None:
+        self.trading.oms.build_order(request)
+
+    async def send(self, request: OrderRequest) -> None:
+        await self.trading.signals.put(request)
 
     async def order(self, key: str) -> OrderRecord | None:
         await self.trading.journal.flush()
