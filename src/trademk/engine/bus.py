@@ -23,6 +23,17 @@ class MessageBus(Protocol):
     def has_subscribers(self, topic: str) -> bool: ...
 
 
+async def watch_topics(bus: MessageBus, *topics: str) -> None:
+    """Make sure ``topics`` reach this process's subscribers from now on.
+
+    The Redis bus relays a topic from other processes once it watches it; the
+    in-process bus has nothing to do.
+    """
+    watch = getattr(bus, "watch", None)
+    if watch is not None:
+        await watch(*topics)
+
+
 class Subscription:
     """A bounded mailbox for some topics; iterate it to receive ``(topic, payload)``."""
 

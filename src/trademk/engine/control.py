@@ -32,7 +32,7 @@ from typing import Any, Final
 
 import structlog
 
-from trademk.engine.bus import MessageBus, Subscription
+from trademk.engine.bus import MessageBus, Subscription, watch_topics
 
 log = structlog.get_logger(__name__)
 
@@ -98,13 +98,6 @@ CommandHandler = Callable[[Mapping[str, Any]], Awaitable[Mapping[str, Any]]]
 (handled, not ok) or ``NotMine`` (not handled)."""
 
 
-async def _watch(bus: MessageBus, *topics: str) -> None:
-    """Make sure a Redis bus relays ``topics`` from now on (no-op in process)."""
-    watch = getattr(bus, "watch", None)
-    if watch is not None:
-        await watch(*topics)
-
-
 async def _cancel(task: asyncio.Task[None] | None) -> None:
     if task is None:
         return
@@ -140,7 +133,7 @@ class ControlServer:
         if self._tasks:
             return
         self._subscription = self.bus.subscribe(CONTROL_TOPIC, capacity=10_000)
-        await _watch(self.bus, CONTROL_TOPIC)
+        await watch_topics(self.bus, CONTROL_TOPIC)
         self._tasks = [
             asyncio.create_task(self._serve(self._subscription), name=f"control-{self.role}"),
             asyncio.create_task(self._heartbeat(), name=f"heartbeat-{self.role}"),
@@ -258,7 +251,7 @@ class ControlClient:
         if self._task is not None:
             return
         self._subscription = self.bus.subscribe(REPLIES_TOPIC, WORKERS_TOPIC, capacity=10_000)
-        await _watch(self.bus, REPLIES_TOPIC, WORKERS_TOPIC)
+        await watch_topics(self.bus, REPLIES_TOPIC, WORKERS_TOPIC)
         self._task = asyncio.create_task(self._listen(self._subscription), name="control-client")
 
     async def stop(self) -> None:

@@ -26,7 +26,7 @@ import structlog
 
 from trademk.domain.fills import Fill
 from trademk.domain.orders import OrderSide
-from trademk.engine.bus import MessageBus, Subscription
+from trademk.engine.bus import MessageBus, Subscription, watch_topics
 
 log = structlog.get_logger(__name__)
 
@@ -100,9 +100,7 @@ class FillFollower:
             return
         if self.bus is not None:
             self._subscription = self.bus.subscribe(FILLS_TOPIC, capacity=100_000)
-            watch = getattr(self.bus, "watch", None)
-            if watch is not None:
-                await watch(FILLS_TOPIC)
+            await watch_topics(self.bus, FILLS_TOPIC)
         if self.load_all:
             await self.catch_up()
         else:  # the caller booked every stored fill already; follow from the newest one

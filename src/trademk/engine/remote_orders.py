@@ -54,7 +54,7 @@ from trademk.domain.order_events import (
 )
 from trademk.domain.orders import Order, OrderStatus
 from trademk.domain.signals import OrderRequest
-from trademk.engine.bus import MessageBus, Subscription
+from trademk.engine.bus import MessageBus, Subscription, watch_topics
 from trademk.engine.clock import Clock
 from trademk.engine.fill_relay import FILLS_TOPIC, FillFollower, StoredFills, fill_of
 from trademk.engine.signal_queue import SignalQueue
@@ -152,9 +152,7 @@ class RemoteOrderGateway:
             return
         topics = (ORDERS_TOPIC,) if self._fill_follower else (ORDERS_TOPIC, FILLS_TOPIC)
         self._subscription = self.bus.subscribe(*topics, capacity=self.capacity)
-        watch = getattr(self.bus, "watch", None)
-        if watch is not None:
-            await watch(*topics)
+        await watch_topics(self.bus, *topics)
         if self._fill_follower is not None:
             await self._fill_follower.start()
         if self.open_order_source is not None:

@@ -33,7 +33,7 @@ from trademk.domain.market import NANOS_PER_SECOND, Bar, Tick
 from trademk.domain.portfolio import Portfolio
 from trademk.engine.alert_engine import AlertEngine
 from trademk.engine.bar_aggregator import BarAggregator
-from trademk.engine.bus import InProcessBus, MessageBus, Subscription
+from trademk.engine.bus import InProcessBus, MessageBus, Subscription, watch_topics
 from trademk.engine.clock import Clock, ns_to_datetime
 from trademk.engine.price_cache import LatestPriceCache
 from trademk.engine.webhooks import WebhookSender
@@ -236,9 +236,7 @@ class LiveServices:
             return
         # Follow changes made through other API replicas from before the alerts are read.
         self._alert_changes = self.bus.subscribe(ALERT_CHANGES_TOPIC, capacity=10_000)
-        watch = getattr(self.bus, "watch", None)
-        if watch is not None:
-            await watch(ALERT_CHANGES_TOPIC)
+        await watch_topics(self.bus, ALERT_CHANGES_TOPIC)
         self.alerts.load(await self.alert_repository.active_alerts())
         await self.alerts.start()
         self.prices.add_listener(self.market.on_tick)

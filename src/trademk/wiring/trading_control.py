@@ -105,6 +105,8 @@ class ForeignFills:
         self.trading = trading
         self.booked = 0
         oms = trading.oms
+        # A paper venue keeps an account of its own; decided once, not per fill.
+        self._venue = oms.venue if isinstance(oms.venue, SharedAccountVenue) else None
         self.follower = FillFollower(
             bus,
             stored,
@@ -125,6 +127,5 @@ class ForeignFills:
     def _book(self, fill: Fill) -> None:
         if self.trading.portfolio.apply(fill):
             self.booked += 1
-        venue = self.trading.oms.venue
-        if isinstance(venue, SharedAccountVenue):
-            venue.book(fill)
+        if self._venue is not None:
+            self._venue.book(fill)
