@@ -19,11 +19,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
+import pytest
 import redis.asyncio as aioredis
 
 from trademk.domain.orders import OrderSide
 from trademk.domain.signals import OrderRequest
 from trademk.messaging.redis_signals import RedisSignalQueue
+
+pytestmark = pytest.mark.timeout(200)
 
 TRADEMK = str(Path(sys.executable).parent / "trademk")
 SIGNALS = 1_000
@@ -59,6 +62,23 @@ async def _count(conn: asyncpg.Connection, sql: str) -> int:
     return int(await conn.fetchval(sql))
 
 
+async def _run_to_completion(
+    conn: asyncpg.Connection, workers: list[subprocess.Popen[bytes]]
+) -> None:
+    """Kill the first execution worker a third of the way, then wait until every
+    signal is an order and every order is filled."""
+    while await _count(conn, "SELECT count(*) FROM orders") < SIGNALS // 3:
+        assert all(w.poll() is None for w in workers), "a worker exited early"
+        await asyncio.sleep(0.2)
+    workers[0].send_signal(signal.SIGKILL)
+    while await _count(conn, "SELECT count(*) FROM orders") < SIGNALS:
+        await asyncio.sleep(0.2)
+    # An order the killed worker claimed but never sent is taken over by the
+    # survivor when its signal comes back (after claim_idle_ms).
+    while await _count(conn, "SELECT count(*) FROM orders WHERE status <> 'filled'") > 0:
+        await asyncio.sleep(0.2)
+
+
 async def test_two_workers_execute_each_signal_exactly_once(
     tmp_path: Path, fresh_postgres_url: str, redis_url: str
 ) -> None:
@@ -89,18 +109,13 @@ async def test_two_workers_execute_each_signal_exactly_once(
         for role, log in zip(("execution", "execution", "ingest"), logs, strict=True)
     ]
     try:
-        async with asyncio.timeout(180):
-            while await _count(conn, "SELECT count(*) FROM orders") < SIGNALS // 3:
-                assert all(w.poll() is None for w in workers), "a worker exited early"
-                await asyncio.sleep(0.2)
-            workers[0].send_signal(signal.SIGKILL)
-            while await _count(conn, "SELECT count(*) FROM orders") < SIGNALS:
-                await asyncio.sleep(0.2)
-            # An order the killed worker claimed but never sent is taken over by the
-            # survivor when its signal comes back (after claim_idle_ms).
-            unfilled = "SELECT count(*) FROM orders WHERE status <> 'filled'"
-            while await _count(conn, unfilled) > 0:
-                await asyncio.sleep(0.2)
+        try:
+            async with asyncio.timeout(150):
+                await _run_to_completion(conn, workers)
+        except TimeoutError:
+            statuses = await conn.fetch("SELECT status, count(*) FROM orders GROUP BY status")
+            survivor_log = (tmp_path / "worker2.log").read_text()[-3000:]
+            pytest.fail(f"orders by status: {dict(statuses)}; the survivor's log:\n{survivor_log}")
         orders = await _count(conn, "SELECT count(*) FROM orders")
         distinct = await _count(conn, "SELECT count(DISTINCT client_order_id) FROM orders")
         filled = await _count(conn, "SELECT count(*) FROM orders WHERE status = 'filled'")

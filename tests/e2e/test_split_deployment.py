@@ -194,6 +194,28 @@ async def _fills_on_websocket(
             seen.setdefault(message["type"], []).append(message)
 
 
+async def _journaled(
+    database: str, count: int, within: float = 15.0
+) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+    """The stored orders and each order's filled qty, once ``count`` orders are stored
+    and none is still waiting to be sent (or ``within`` seconds passed)."""
+    conn = await asyncpg.connect(database)
+    try:
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            orders = await conn.fetch("SELECT client_order_id, status FROM orders")
+            settled = all(r["status"] not in {"initialized", "submitted"} for r in orders)
+            if (len(orders) >= count and settled) or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        fills = await conn.fetch(
+            "SELECT client_order_id, sum(qty) AS qty FROM fills GROUP BY client_order_id"
+        )
+    finally:
+        await conn.close()
+    return orders, fills
+
+
 async def test_signals_sent_to_the_api_execute_once_in_the_workers_and_fills_reach_its_websocket(
     deployment: tuple[str, Processes, str],
 ) -> None:
@@ -217,14 +239,8 @@ async def test_signals_sent_to_the_api_execute_once_in_the_workers_and_fills_rea
         async with asyncio.timeout(60):
             await listener
 
-        conn = await asyncpg.connect(database)
-        try:
-            orders = await conn.fetch("SELECT client_order_id, status FROM orders")
-            fills = await conn.fetch(
-                "SELECT client_order_id, sum(qty) AS qty FROM fills GROUP BY client_order_id"
-            )
-        finally:
-            await conn.close()
+        # Fills reach the bus first; the workers' journals store them write-behind.
+        orders, fills = await _journaled(database, SIGNALS)
         assert sorted(r["client_order_id"] for r in orders) == sorted(ids)
         assert {r["status"] for r in orders} == {"filled"}
         assert {r["client_order_id"]: r["qty"] for r in fills} == dict.fromkeys(ids, QTY)

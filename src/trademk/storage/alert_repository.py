@@ -125,10 +125,6 @@ class AlertRepository:
             result = await session.execute(delete(AlertRecord).where(AlertRecord.id == alert_id))
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def active_alerts(self) -> list[Alert]:
-        """Every active alert, for the engine at start."""
-        return [alert_of(record) for record in await self.find(active=True)]
-
     # ----------------------------------------------------------------- history
     async def history(
         self,

@@ -22,6 +22,7 @@ import contextlib
 import uuid
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -229,6 +230,9 @@ class LiveServices:
         self.connections: set[Any] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._alert_changes: Subscription | None = None
+        # The stored version (updated_at) of each alert as last applied here: a change
+        # notice read back no newer than that is one this replica has already applied.
+        self._alert_versions: dict[str, datetime] = {}
 
     async def start(self) -> None:
         """Load the active alerts, listen to ticks, start the periodic publishers."""
@@ -237,7 +241,9 @@ class LiveServices:
         # Follow changes made through other API replicas from before the alerts are read.
         self._alert_changes = self.bus.subscribe(ALERT_CHANGES_TOPIC, capacity=10_000)
         await watch_topics(self.bus, ALERT_CHANGES_TOPIC)
-        self.alerts.load(await self.alert_repository.active_alerts())
+        records = await self.alert_repository.find(active=True)
+        self._alert_versions = {str(record.id): record.updated_at for record in records}
+        self.alerts.load(alert_of(record) for record in records)
         await self.alerts.start()
         self.prices.add_listener(self.market.on_tick)
         self.prices.add_listener(self.alerts.on_tick)
@@ -268,28 +274,42 @@ class LiveServices:
     def alert_changed(self, record: AlertRecord | None, alert_id: str) -> None:
         """An alert was created, changed or deleted (``record`` None) through this API:
         apply it here at once and tell the other API replicas."""
-        if record is not None and record.active:
+        self._apply_alert(record, alert_id)
+        self.bus.publish(ALERT_CHANGES_TOPIC, {"alert_id": alert_id})
+
+    async def apply_alert_change(self, alert_id: str) -> None:
+        """Apply a change notice (made anywhere, our own too) from the database.
+
+        A stored version no newer than the one applied here is skipped: a once
+        alert that fired after its creation was applied, but before the firing was
+        stored, reads back active, and applying it again would fire it twice.
+        """
+        record = await self.alert_repository.get(uuid.UUID(alert_id))
+        applied = self._alert_versions.get(alert_id)
+        if record is not None and applied is not None and record.updated_at <= applied:
+            return
+        self._apply_alert(record, alert_id)
+
+    def _apply_alert(self, record: AlertRecord | None, alert_id: str) -> None:
+        if record is None:
+            self._alert_versions.pop(alert_id, None)
+            self.alerts.remove(alert_id)
+            return
+        self._alert_versions[alert_id] = record.updated_at
+        if record.active:
             self.alerts.upsert(alert_of(record))
         else:
             self.alerts.remove(alert_id)
-        self.bus.publish(ALERT_CHANGES_TOPIC, {"alert_id": alert_id})
 
     async def _follow_alert_changes(self, subscription: Subscription) -> None:
-        """Apply alert changes made anywhere (our own again: harmless), from the database."""
         async for _topic, change in subscription:
             alert_id = str(change.get("alert_id", ""))
             try:
-                record = await self.alert_repository.get(uuid.UUID(alert_id))
+                await self.apply_alert_change(alert_id)
             except ValueError:
                 log.warning("malformed alert change", change=dict(change))
-                continue
             except Exception as err:  # the database may be away for a while
                 log.warning("alert change not applied", alert_id=alert_id, error=str(err))
-                continue
-            if record is not None and record.active:
-                self.alerts.upsert(alert_of(record))
-            else:
-                self.alerts.remove(alert_id)
 
     async def _every_second(self) -> None:
         while True:

@@ -13,9 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from trademk.domain.alerts import AlertCondition, AlertMode, AlertRule
 from trademk.domain.market import Tick, TickKind
+from trademk.engine.alert_engine import AlertEvent
 from trademk.engine.bus import InProcessBus
 from trademk.engine.clock import LiveClock
 from trademk.engine.price_cache import LatestPriceCache
+from trademk.engine.webhooks import DeliveryOutcome
 from trademk.messaging.redis_bus import RedisEventBus
 from trademk.messaging.redis_lease import RedisLease
 from trademk.storage.alert_repository import AlertRepository, AlertValues
@@ -111,3 +113,57 @@ async def test_an_alert_created_through_one_replica_is_evaluated_by_both_and_fir
     await repository.delete(record.id)
     second.live.alert_changed(None, alert_id)
     await wait_until(lambda: first.live.alerts.state(alert_id) is None)
+
+
+async def test_a_once_alert_spent_before_its_change_notice_is_read_back_does_not_fire_again(
+    replicas: list[Replica], migrated_engine: AsyncEngine
+) -> None:
+    first, _ = replicas
+    if not first.live.alerts.leader():
+        first, _ = reversed(replicas)
+    repository = AlertRepository(session_factory(migrated_engine))
+    journal = HeldJournal(repository)
+    first.live.alerts.journal = journal
+    rule = AlertRule("BTCUSDT", AlertCondition.ABOVE, level=100.0, mode=AlertMode.ONCE)
+    record = await repository.create(AlertValues(rule, name="once over 100"), None)
+    alert_id = str(record.id)
+    first.live.alert_changed(record, alert_id)
+    first.trade(101.0)
+    assert first.live.alerts.counters.fired == 1
+    assert first.live.alerts.state(alert_id) is None
+
+    # Stored still active (the firing is not recorded yet): the notice must not revive it.
+    await first.live.apply_alert_change(alert_id)
+    assert first.live.alerts.state(alert_id) is None
+    first.trade(102.0)
+    assert first.live.alerts.counters.fired == 1
+
+    journal.release.set()
+    await asyncio.wait_for(first.live.alerts.drain(), 5)
+    stored = await repository.get(record.id)
+    assert stored is not None and not stored.active
+
+    # Re-armed through the API of another replica: a newer stored version, applied here.
+    if migrated_engine.dialect.name == "sqlite":
+        await asyncio.sleep(1.0)  # SQLite's CURRENT_TIMESTAMP counts whole seconds
+    rearmed = await repository.replace(record.id, AlertValues(rule, name="once over 100"))
+    assert rearmed is not None and rearmed.active
+    await first.live.apply_alert_change(alert_id)
+    assert first.live.alerts.state(alert_id) is not None
+
+
+class HeldJournal:
+    """The alert repository as the engine's journal, storing firings only once released."""
+
+    def __init__(self, repository: AlertRepository) -> None:
+        self.repository = repository
+        self.release = asyncio.Event()
+
+    async def record_trigger(self, event: AlertEvent) -> None:
+        await self.release.wait()
+        await self.repository.record_trigger(event)
+
+    async def record_delivery(
+        self, event_id: str, outcome: DeliveryOutcome, delivered_ns: int | None
+    ) -> None:
+        await self.repository.record_delivery(event_id, outcome, delivered_ns)
