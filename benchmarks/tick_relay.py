@@ -65,7 +65,7 @@ def make_ticks(count: int) -> list[Tick]:
 async def publish(stream: str, ticks: list[Tick], burst: int) -> tuple[int, dict[str, Any]]:
     """Hand ``ticks`` to a publisher; returns (monotonic ns at the first tick, final status)."""
     client = aioredis.from_url(REDIS_URL)
-    publisher = RedisTickPublisher(client, stream, maxlen=len(ticks))
+    publisher = RedisTickPublisher(client, stream, retain_ticks=len(ticks))
     await publisher.start()
     high_water = 50_000
     began = CLOCK.monotonic_ns()

@@ -13,15 +13,16 @@ tick, so a reader and a writer of different versions still understand each
 other as long as new ``Tick`` fields have defaults.
 
 The relay is the live view, not the record: the publisher drops its oldest
-buffered ticks while Redis is unreachable, and the stream keeps only about
-``maxlen`` batches (the tick store keeps everything). A reader that falls behind
-by more than that, or that was away while entries were trimmed, continues from
-the oldest entry still there; it sees the hole in the writer's batch sequence
-and counts a gap.
+buffered ticks while Redis is unreachable, and the stream keeps only about the
+newest ``retain_ticks`` ticks (the tick store keeps everything). A reader that
+falls behind by more than that, or that was away while entries were trimmed,
+continues from the oldest entry still there; it sees the hole in the writer's
+batch sequence and counts a gap.
 
-Redis memory: at most about ``maxlen`` entries of up to ``max_batch`` ticks
-(~170 bytes each). At live rates a batch holds the few ticks of one
-``flush_interval``; only a sustained flood fills every batch.
+Redis memory: each ``XADD`` trims the stream to ``retain_ticks`` divided by the
+size of the batch it adds, so the stream holds about ``retain_ticks`` ticks
+(~170 bytes each) whether batches carry one tick at a quiet moment or
+``max_batch`` in a flood; while batch sizes change, somewhat more.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ class RedisTickPublisher:
     buffer (the oldest ticks are dropped and counted when it is full) and never
     waits or raises. A writer task takes up to ``max_batch`` ticks at a time,
     waiting ``flush_interval`` for more when fewer are buffered, and appends them
-    as one entry (``XADD`` with approximate ``MAXLEN`` trimming). Redis errors
+    as one entry (``XADD`` with approximate ``MAXLEN`` trimming to about
+    ``retain_ticks`` ticks, see the module docstring). Redis errors
     are retried with backoff for as long as the publisher runs.
     """
 
@@ -78,7 +80,7 @@ class RedisTickPublisher:
         *,
         max_batch: int = 1000,
         flush_interval: float = 0.005,
-        maxlen: int = 20_000,
+        retain_ticks: int = 200_000,
         buffer_capacity: int = 100_000,
         flush_timeout: float = 2.0,
         backoff: ExponentialBackoff | None = None,
@@ -87,7 +89,7 @@ class RedisTickPublisher:
             raise ValueError("a tick publisher needs a stream name")
         for what, value in (
             ("max_batch", max_batch),
-            ("maxlen", maxlen),
+            ("retain_ticks", retain_ticks),
             ("buffer_capacity", buffer_capacity),
         ):
             if value <= 0:
@@ -98,7 +100,7 @@ class RedisTickPublisher:
         self.stream_key = stream
         self.max_batch = max_batch
         self.flush_interval = flush_interval
-        self.maxlen = maxlen
+        self.retain_ticks = retain_ticks
         self.flush_timeout = flush_timeout
         self.lifecycle = Lifecycle(f"tick-publisher:{stream}")
         self.published = 0
@@ -195,7 +197,7 @@ class RedisTickPublisher:
                     await self.redis.xadd(
                         self.stream_key,
                         self._in_flight_fields,
-                        maxlen=self.maxlen,
+                        maxlen=self._entries_to_keep(len(self._in_flight)),
                         approximate=True,
                     )
             except _RETRYABLE as err:  # a timed-out XADD may have landed: readers skip repeats
@@ -206,6 +208,10 @@ class RedisTickPublisher:
             self._in_flight = []
             self._batch_written.set()
             self._mark_healthy()
+
+    def _entries_to_keep(self, batch_size: int) -> int:
+        """How many entries of ``batch_size`` ticks make ``retain_ticks`` ticks."""
+        return max(1, -(-self.retain_ticks // batch_size))
 
     async def _take_batch(self) -> None:
         while not self._buffer:

@@ -209,6 +209,43 @@ async def test_fifty_thousand_ticks_in_batches_arrive_complete_and_in_order(rela
     assert publisher.status()["dropped"] == 0
 
 
+async def _ticks_in_stream(client: aioredis.Redis, stream: str) -> int:
+    entries = await client.xrange(stream)
+    return sum(len(msgspec.msgpack.decode(fields[b"t"])) for _id, fields in entries)
+
+
+@contextlib.asynccontextmanager
+async def exact_stream_trimming(client: aioredis.Redis) -> AsyncIterator[None]:
+    """One entry per stream node, so approximate MAXLEN trims exactly (restored after)."""
+    before = (await client.config_get("stream-node-max-entries"))["stream-node-max-entries"]
+    await client.config_set("stream-node-max-entries", 1)
+    try:
+        yield
+    finally:
+        await client.config_set("stream-node-max-entries", before)
+
+
+async def test_the_stream_keeps_about_retain_ticks_ticks_whatever_the_batch_size(
+    relay: Relay,
+) -> None:
+    client = relay.client()
+    async with exact_stream_trimming(client):
+        publisher = await relay.publisher(max_batch=100, retain_ticks=1_000)
+        flood = make_ticks(5_000)
+        for tick in flood:  # a flood: full batches of 100
+            publisher.on_tick(tick)
+        await wait_until(lambda: publisher.status()["written"] == 5_000)
+        assert await _ticks_in_stream(client, relay.stream) == 1_000
+        assert await client.xlen(relay.stream) == 10
+
+        for tick in make_ticks(50, start=5_000):  # quiet: one tick per batch
+            publisher.on_tick(tick)
+            written = publisher.status()["written"]
+            await wait_until(lambda w=written: publisher.status()["written"] > w)
+        assert await _ticks_in_stream(client, relay.stream) <= 1_000 + 50
+        assert await client.xlen(relay.stream) == 60
+
+
 async def test_a_feed_started_later_sees_only_newer_ticks(relay: Relay) -> None:
     early = await relay.consumer()
     publisher = await relay.publisher()
