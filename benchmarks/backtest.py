@@ -3,8 +3,10 @@
 One run per engine on the same synthetic 1-minute bars with the same strategy
 (SMA cross, reversing long/short, all-in, next-bar-open fills, commission on
 both sides), then a 100-combination grid sweep (ours on every core against
-vectorbt's column-vectorised equivalent). Prints bars/s and the ratios to
-backtesting.py; not part of the test suite.
+vectorbt's column-vectorised equivalent). vectorbt runs twice: the simulation
+with its trade count and final value only, and with its statistics table
+(``Portfolio.stats()``), which is what ours and backtesting.py's runs hand back.
+Prints bars/s and the ratios to backtesting.py; not part of the test suite.
 
     .venv/bin/python benchmarks/backtest.py --bars 200000 1000000
     .venv/bin/python benchmarks/backtest.py --bars 200000 --skip backtrader --sweep-bars 200000
@@ -24,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from common import describe_machine
 from trademk.backtest import backtest
 from trademk.backtest.optimize import optimize
 
@@ -143,8 +146,15 @@ def vectorbt_portfolio(df: pd.DataFrame, fast: Any, slow: Any, args: argparse.Na
 
 
 def run_vectorbt(df: pd.DataFrame, args: argparse.Namespace) -> tuple[int, float]:
+    """The simulation, its trade count and final value only."""
     portfolio = vectorbt_portfolio(df, args.fast, args.slow, args)
     return int(portfolio.trades.count().iloc[0]), float(portfolio.final_value().iloc[0])
+
+
+def run_vectorbt_stats(df: pd.DataFrame, args: argparse.Namespace) -> tuple[int, float]:
+    """The simulation and its statistics table: what ``backtest()`` hands back too."""
+    stats = vectorbt_portfolio(df, args.fast, args.slow, args).stats()
+    return int(stats["Total Trades"]), float(stats["End Value"])
 
 
 ENGINES: dict[str, Callable[[pd.DataFrame, argparse.Namespace], tuple[int, float]]] = {
@@ -153,6 +163,7 @@ ENGINES: dict[str, Callable[[pd.DataFrame, argparse.Namespace], tuple[int, float
     "backtesting.py": run_backtesting_py,
     "backtrader": run_backtrader,
     "vectorbt": run_vectorbt,
+    "vectorbt +stats": run_vectorbt_stats,
 }
 
 
@@ -162,7 +173,7 @@ def warm_up(args: argparse.Namespace) -> None:
     run_ours(small, "fast", args)
     run_ours(small, "event", args)
     if "vectorbt" not in args.skip:
-        run_vectorbt(small, args)
+        run_vectorbt_stats(small, args)
         vectorbt_portfolio(small, FAST_WINDOWS[:2], SLOW_WINDOWS[:2], args).total_return()
 
 
@@ -214,6 +225,7 @@ def main() -> None:
     parser.add_argument("--commission", type=float, default=0.0002)
     parser.add_argument("--skip", nargs="*", default=[], help="engines to leave out")
     args = parser.parse_args()
+    print(describe_machine().describe())
     warm_up(args)
     for n in args.bars:
         single_runs(n, args)

@@ -182,6 +182,26 @@ def test_tick_relay_benchmark_prints_a_rate_per_layout_and_checks_completeness(
     )
 
 
+def test_backtest_benchmark_prints_each_engine_and_the_sweep() -> None:
+    result = run_benchmark(
+        "backtest.py", "--bars=3000", "--sweep-bars=3000", "--skip", "backtrader", "vectorbt"
+    )
+
+    assert result.returncode == 0, result.stderr
+    row = rf"\s+[\d.]+\s+{RATE}\s+[\d.]+x\s+\d+\s+{RATE}\.\d\d$"
+    assert_lines(
+        result.stdout,
+        [
+            r"^Machine: ",
+            r"^== 3,000 bars, sma_cross fast=10 slow=20",
+            rf"^trademk event{row}",
+            rf"^trademk fast{row}",
+            rf"^backtesting\.py{row}",
+            r"^trademk fast sweep\s+[\d.]+ s\s+best \{",
+        ],
+    )
+
+
 def test_percentiles_use_nearest_rank_and_report_the_maximum() -> None:
     common = load_common()
 

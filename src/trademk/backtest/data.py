@@ -97,7 +97,8 @@ def _ohlcv_columns(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
             result[name] = np.nan
             continue
         try:
-            result[name] = pd.to_numeric(frame[source], errors="raise").astype(np.float64)
+            numbers = pd.to_numeric(frame[source], errors="raise")
+            result[name] = numbers.astype(np.float64, copy=False)
         except (ValueError, TypeError) as err:
             raise DataError(f"{origin}: column {str(source)!r} is not numeric: {err}") from None
     return result
@@ -119,14 +120,17 @@ def normalise_ohlcv(frame: pd.DataFrame, origin: str = "data") -> pd.DataFrame:
     if duplicated.any():
         first = columns.index[duplicated][0]
         raise DataError(f"{origin}: {int(duplicated.sum())} duplicate time(s), first {first}")
-    prices = columns[list(OHLCV_COLUMNS[:4])]
-    missing = prices.isna().any(axis=1)
+    # Column by column: the four price columns never get copied into one 2-D array.
+    prices = [columns[name].to_numpy() for name in OHLCV_COLUMNS[:4]]
+    missing = np.isnan(prices[0])
+    for values in prices[1:]:
+        missing |= np.isnan(values)
     if missing.any():
         raise DataError(
             f"{origin}: {int(missing.sum())} row(s) have a missing price, first at "
-            f"{columns.index[missing.to_numpy()][0]}; drop or fill them first"
+            f"{columns.index[missing][0]}; drop or fill them first"
         )
-    if (prices.to_numpy() <= 0).any():
+    if any((values <= 0).any() for values in prices):
         raise DataError(f"{origin}: prices must be positive")
     return columns
 

@@ -203,8 +203,12 @@ def _beta(equity: FloatArray, close: FloatArray) -> float:
     market_log = np.log(close[1:] / close[:-1])
     if len(equity_log) < 2:
         return _NAN
-    cov = np.cov(equity_log, market_log)
-    return float(cov[0, 1] / cov[1, 1])
+    # cov(equity, market) / var(market), as np.cov's matrix would give, without
+    # stacking both series into a new 2 x n array first. Sums, not np.dot: BLAS
+    # threads in every process of an optimisation sweep would fight over the cores.
+    market_dev = market_log - market_log.mean()
+    equity_dev = equity_log - equity_log.mean()
+    return float((equity_dev * market_dev).sum() / (market_dev * market_dev).sum())
 
 
 def _trade_stats(trades: pd.DataFrame, period: pd.Timedelta) -> dict[str, Any]:
