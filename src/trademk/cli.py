@@ -116,8 +116,10 @@ def api(
     host: Annotated[str | None, typer.Option(help="Interface to serve the API on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to serve the API on.")] = None,
 ) -> None:
-    """Serve the API, WebSocket and dashboard alone; trading runs in the workers (needs Redis
-    and shared storage)."""
+    """Serve the API, WebSocket and dashboard alone; trading runs in the workers.
+
+    Needs Redis and shared storage (PostgreSQL).
+    """
     from trademk.wiring.processes import require_shared_storage, serve_api
 
     settings = _settings(host=host, port=port)
