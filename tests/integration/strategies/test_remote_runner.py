@@ -13,32 +13,26 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
-from trademk.backtest.event_support import BACKTEST_RISK_LIMITS, InMemoryJournal
-from trademk.domain.calendar import NyseCalendar
+from tests.support.paper_chain import paper_chain
+from trademk.backtest.event_support import InMemoryJournal
 from trademk.domain.market import NANOS_PER_SECOND, AssetClass, Bar, Tick, TickKind
 from trademk.domain.orders import OrderStatus
-from trademk.domain.portfolio import Portfolio
 from trademk.engine.bus import Subscription
 from trademk.engine.clock import SimClock
-from trademk.engine.journal_writer import JournalWriter
-from trademk.engine.oms import OrderManager
 from trademk.engine.price_cache import LatestPriceCache
 from trademk.engine.remote_orders import RemoteOrderGateway
-from trademk.engine.risk_engine import RiskEngine
 from trademk.engine.strategy_runner import RunnerOptions, StrategyRunner
 from trademk.engine.strategy_spec import StrategySpec
 from trademk.engine.trading import TradingCore
 from trademk.messaging.redis_bus import RedisEventBus
 from trademk.messaging.redis_signals import RedisSignalQueue
 from trademk.strategies import Sizing, Strategy
-from trademk.venues.paper import PaperVenue
 
 T0 = 1_767_225_600 * NANOS_PER_SECOND  # 2026-01-01T00:00:00Z
 MINUTE = 60 * NANOS_PER_SECOND
@@ -76,27 +70,18 @@ async def start_execution(
     bus = RedisEventBus(client, prefix=f"{prefix}:events", origin="execution", block_ms=50)
     signals = RedisSignalQueue(client, stream=f"{prefix}:signals", block_ms=50)
     prices = LatestPriceCache()
-    venue = PaperVenue(prices, clock, expiry_poll_interval=None)
-    portfolio = Portfolio(Decimal("100000"))
     journal = InMemoryJournal()
-    writer = JournalWriter(journal, coalesce=0.0)
-    holder: dict[str, OrderManager] = {}
-    risk = RiskEngine(
-        limits=BACKTEST_RISK_LIMITS,
-        prices=prices,
-        portfolio=portfolio,
-        clock=clock,
-        calendar=NyseCalendar(date(2026, 1, 1)),
-        asset_classes=CLASSES,
-        open_orders=lambda: holder["oms"].open_orders(),
-    )
-    oms = OrderManager(venue, risk, portfolio, writer, clock, CLASSES, events=bus)
-    holder["oms"] = oms
+    chain = paper_chain(clock, prices, CLASSES, journal=journal, events=bus)
     core = TradingCore(
-        oms=oms, risk=risk, journal=writer, signals=signals, prices=prices, repository=journal
+        oms=chain.oms,
+        risk=chain.risk,
+        journal=chain.writer,
+        signals=signals,
+        prices=prices,
+        repository=journal,
     )
     await bus.start()
-    await venue.start()
+    await chain.venue.start()
     await core.start(journal)
     return Execution(core, journal, prices), bus, signals
 

@@ -11,13 +11,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 
 import pytest
 
-from trademk.backtest.event_support import BACKTEST_RISK_LIMITS, InMemoryJournal
-from trademk.domain.calendar import NyseCalendar
+from tests.support.paper_chain import paper_chain
 from trademk.domain.market import NANOS_PER_SECOND, AssetClass, Tick, TickKind
 from trademk.domain.orders import Order, OrderSide, OrderStatus, OrderType, TimeInForce
 from trademk.domain.portfolio import Portfolio
@@ -26,7 +24,6 @@ from trademk.engine.clock import SimClock
 from trademk.engine.journal_writer import JournalWriter
 from trademk.engine.oms import OrderManager
 from trademk.engine.price_cache import LatestPriceCache
-from trademk.engine.risk_engine import RiskEngine
 from trademk.venues.paper import PaperVenue
 
 T0 = 1_767_225_600 * NANOS_PER_SECOND
@@ -51,32 +48,14 @@ class Chain:
 async def running_chain() -> AsyncIterator[Chain]:
     clock = SimClock(T0)
     prices = LatestPriceCache()
-    venue = PaperVenue(prices, clock, expiry_poll_interval=None)
-    portfolio = Portfolio(Decimal("100000"))
-    writer = JournalWriter(InMemoryJournal(), coalesce=0.0)
-    holder: dict[str, OrderManager] = {}
-    risk = RiskEngine(
-        limits=BACKTEST_RISK_LIMITS,
-        prices=prices,
-        portfolio=portfolio,
-        clock=clock,
-        calendar=NyseCalendar(date(2026, 1, 1)),
-        asset_classes={SYMBOL: AssetClass.CRYPTO},
-        open_orders=lambda: holder["oms"].open_orders(),
-    )
-    oms = OrderManager(venue, risk, portfolio, writer, clock, {SYMBOL: AssetClass.CRYPTO})
-    holder["oms"] = oms
-    await venue.start()
-    writer.start()
-    await oms.start()
-    made = Chain(clock, prices, venue, portfolio, oms, writer)
+    chain = paper_chain(clock, prices, {SYMBOL: AssetClass.CRYPTO})
+    await chain.start()
+    made = Chain(clock, prices, chain.venue, chain.portfolio, chain.oms, chain.writer)
     made.trade(100.0, T0)
     try:
         yield made
     finally:
-        await oms.stop()
-        await venue.close()
-        await writer.stop()
+        await chain.stop()
 
 
 @pytest.fixture

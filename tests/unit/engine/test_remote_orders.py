@@ -5,30 +5,26 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
-from trademk.backtest.event_support import BACKTEST_RISK_LIMITS, InMemoryJournal
-from trademk.domain.calendar import NyseCalendar
+from tests.support.paper_chain import paper_chain
 from trademk.domain.fills import Fill
 from trademk.domain.market import NANOS_PER_SECOND, AssetClass, Tick, TickKind
 from trademk.domain.order_events import OrderFilled
 from trademk.domain.orders import Order, OrderSide, OrderStatus, OrderType
-from trademk.domain.portfolio import Portfolio
 from trademk.domain.signals import OrderRequest
 from trademk.engine.bus import InProcessBus
 from trademk.engine.clock import SimClock
 from trademk.engine.fill_relay import fill_of
-from trademk.engine.journal_writer import JournalWriter
 from trademk.engine.oms import OrderManager, fill_payload, order_payload
 from trademk.engine.price_cache import LatestPriceCache
 from trademk.engine.remote_orders import RemoteOrderGateway
 from trademk.engine.risk_engine import RiskEngine
 from trademk.engine.signal_queue import InProcessSignalQueue
 from trademk.engine.strategy_running import RunnerOptions, settle
-from trademk.venues.paper import PaperVenue
 
 T0 = 1_767_225_600 * NANOS_PER_SECOND  # 2026-01-01T00:00:00Z
 CLASSES = {"BTCUSDT": AssetClass.CRYPTO, "AAPL": AssetClass.STOCK}
@@ -64,29 +60,14 @@ async def sides() -> AsyncIterator[Sides]:
     clock = SimClock(T0)
     prices = LatestPriceCache()
     prices.update(Tick("BTCUSDT", "X", TickKind.TRADE, T0, 100.0, 1.0))
-    venue = PaperVenue(prices, clock, expiry_poll_interval=None)
-    portfolio = Portfolio(Decimal("100000"))
-    writer = JournalWriter(InMemoryJournal(), coalesce=0.0)
-    holder: dict[str, OrderManager] = {}
-    risk = RiskEngine(
-        limits=BACKTEST_RISK_LIMITS,
-        prices=prices,
-        portfolio=portfolio,
-        clock=clock,
-        calendar=NyseCalendar(date(2026, 1, 1)),
-        asset_classes=CLASSES,
-        open_orders=lambda: holder["oms"].open_orders(),
-    )
     bus = InProcessBus()
-    oms = OrderManager(venue, risk, portfolio, writer, clock, CLASSES, events=bus)
-    holder["oms"] = oms
+    chain = paper_chain(clock, prices, CLASSES, events=bus)
+    oms = chain.oms
     signals = InProcessSignalQueue()
-    gateway = RemoteOrderGateway(signals, bus, clock, venue.name, CLASSES)
+    gateway = RemoteOrderGateway(signals, bus, clock, chain.venue.name, CLASSES)
     fills: list[tuple[Order, OrderFilled]] = []
     gateway.on_fill(lambda order, event: fills.append((order, event)))
-    await venue.start()
-    writer.start()
-    await oms.start()
+    await chain.start()
     await gateway.start()
 
     async def execute(req: OrderRequest) -> None:
@@ -94,13 +75,11 @@ async def sides() -> AsyncIterator[Sides]:
 
     consumer = asyncio.create_task(signals.consume(execute))
     try:
-        yield Sides(clock, prices, oms, risk, gateway, fills)
+        yield Sides(clock, prices, oms, chain.risk, gateway, fills)
     finally:
         consumer.cancel()
         await gateway.stop()
-        await oms.stop()
-        await writer.stop()
-        await venue.close()
+        await chain.stop()
 
 
 async def test_a_market_order_goes_from_initialized_to_filled_and_its_fill_is_heard(

@@ -4,30 +4,26 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from trademk.backtest.event_support import BACKTEST_RISK_LIMITS, InMemoryJournal
-from trademk.domain.calendar import NyseCalendar
+from tests.support.paper_chain import paper_chain
+from trademk.backtest.event_support import InMemoryJournal
 from trademk.domain.fills import Fill
 from trademk.domain.market import NANOS_PER_SECOND, AssetClass, Bar, Tick, TickKind
 from trademk.domain.orders import Order, OrderStatus
-from trademk.domain.portfolio import Portfolio
 from trademk.engine.bus import InProcessBus, Subscription
 from trademk.engine.clock import SimClock
 from trademk.engine.journal_writer import JournalWriter
 from trademk.engine.oms import OrderManager
 from trademk.engine.price_cache import LatestPriceCache
-from trademk.engine.risk_engine import RiskEngine
 from trademk.engine.strategy_legs import strategy_order_id
 from trademk.engine.strategy_runner import RunnerOptions, StrategyRunner, StrategyState
 from trademk.engine.strategy_spec import StrategyConfigError, StrategySpec
 from trademk.strategies import Param, Sizing, Strategy
 from trademk.strategies.sma_cross import SmaCross
-from trademk.venues.paper import PaperVenue
 
 T0 = 1_767_225_600 * NANOS_PER_SECOND  # 2026-01-01T00:00:00Z
 MINUTE = 60 * NANOS_PER_SECOND
@@ -144,25 +140,11 @@ def spec(
 async def make_env(journal: InMemoryJournal | None = None) -> tuple[Env, Any]:
     clock = SimClock(T0)
     prices = LatestPriceCache()
-    venue = PaperVenue(prices, clock, expiry_poll_interval=None)
-    portfolio = Portfolio(Decimal("100000"))
     journal = journal or InMemoryJournal()
-    writer = JournalWriter(journal, coalesce=0.0)
-    holder: dict[str, OrderManager] = {}
-    risk = RiskEngine(
-        limits=BACKTEST_RISK_LIMITS,
-        prices=prices,
-        portfolio=portfolio,
-        clock=clock,
-        calendar=NyseCalendar(date(2026, 1, 1)),
-        asset_classes={"BTCUSDT": AssetClass.CRYPTO, "ETHUSDT": AssetClass.CRYPTO},
-        open_orders=lambda: holder["oms"].open_orders(),
-    )
-    oms = OrderManager(venue, risk, portfolio, writer, clock, risk._asset_classes)
-    holder["oms"] = oms
-    await venue.start()
-    writer.start()
-    await oms.start()
+    classes = {"BTCUSDT": AssetClass.CRYPTO, "ETHUSDT": AssetClass.CRYPTO}
+    chain = paper_chain(clock, prices, classes, journal=journal)
+    oms = chain.oms
+    await chain.start()
     states: list[tuple[str, StrategyState, str | None]] = []
 
     async def on_state(sid: str, state: StrategyState, error: str | None) -> None:
@@ -184,11 +166,9 @@ async def make_env(journal: InMemoryJournal | None = None) -> tuple[Env, Any]:
 
     async def close() -> None:
         await runner.stop()
-        await oms.stop()
-        await writer.stop()
-        await venue.close()
+        await chain.stop()
 
-    return Env(clock, prices, oms, journal, writer, bus, runner, latencies, states), close
+    return Env(clock, prices, oms, journal, chain.writer, bus, runner, latencies, states), close
 
 
 @pytest.fixture
