@@ -75,6 +75,8 @@ from trademk.wiring.trading_control import (
 from trademk.wiring.trading_desk import LocalDesk, TradingDesk
 
 ROLES = ("all", "api", "execution", "strategies")
+# How long an execution worker waits for its first relayed price before taking signals.
+EXECUTION_PRICE_WAIT_S = 10.0
 
 log = structlog.get_logger(__name__)
 
@@ -277,6 +279,8 @@ class Platform:
             self.calendar,
             self.signals,
             self.metrics.counting_bus(self.bus),
+            # An execution worker's prices come over the tick relay, after it started.
+            price_wait=EXECUTION_PRICE_WAIT_S if self.role == "execution" else 0.0,
         )
         self._stack.push_async_callback(trading.oms.venue.close)
         await trading.start(TradingRepository(self.sessions))

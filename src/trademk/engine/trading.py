@@ -11,6 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 import structlog
 
 from trademk.domain.fills import Fill
+from trademk.domain.market import Tick
 from trademk.domain.orders import Order
 from trademk.domain.portfolio import Portfolio
 from trademk.domain.risk import RiskLimits
@@ -62,6 +63,7 @@ class TradingCore:
         repository: OrderRecords,
         mark_interval: float = 5.0,
         execute_signals: bool = True,
+        price_wait: float = 0.0,
     ) -> None:
         self.oms = oms
         self.risk = risk
@@ -71,6 +73,10 @@ class TradingCore:
         self.repository = repository
         self.mark_interval = mark_interval
         self.execute_signals = execute_signals
+        # Seconds to wait for a first price before taking signals: a worker whose
+        # prices come from another process would otherwise deny a backlog of market
+        # orders queued while it was down as impossible to value.
+        self.price_wait = price_wait
         self.reconciliation: ReconciliationReport | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -91,8 +97,30 @@ class TradingCore:
         if not self.reconciliation.clean:
             self.risk.halt("reconciliation: " + "; ".join(self.reconciliation.discrepancies))
         if self.execute_signals:
-            self._tasks.append(asyncio.create_task(self.signals.consume(self.execute)))
+            self._tasks.append(asyncio.create_task(self._execute_signals()))
         self._tasks.append(asyncio.create_task(self._mark_periodically()))
+
+    async def _execute_signals(self) -> None:
+        await self._first_price()
+        await self.signals.consume(self.execute)
+
+    async def _first_price(self) -> None:
+        """Return once any price is known, or after ``price_wait`` seconds."""
+        if not self.price_wait or len(self.prices):
+            return
+        priced = asyncio.Event()
+
+        def on_tick(_tick: Tick) -> None:
+            priced.set()
+
+        self.prices.add_listener(on_tick)
+        try:
+            async with asyncio.timeout(self.price_wait):
+                await priced.wait()
+        except TimeoutError:
+            log.warning("no price yet; taking signals anyway", waited_s=self.price_wait)
+        finally:
+            self.prices.remove_listener(on_tick)
 
     async def stop(self, grace: float = 5.0) -> None:
         """Finish the signal in hand, then stop marking, the OMS and the journal.

@@ -62,6 +62,7 @@ async def build_trading_core(
     bus: MessageBus,
     *,
     execute_signals: bool = True,
+    price_wait: float = 0.0,
 ) -> TradingCore:
     """Assemble the trading core; risk limits come from the ``configs`` table."""
     classes: Mapping[str, AssetClass] = asset_classes(settings)
@@ -107,4 +108,5 @@ async def build_trading_core(
         prices=prices,
         repository=repository,
         execute_signals=execute_signals,
+        price_wait=price_wait,
     )
